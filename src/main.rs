@@ -1,3 +1,119 @@
-fn main() {
-    println!("Hello, world!");
+//! wirestat's command line: parse, run the replay, print the views. Errors are
+//! reported here, once, as one line with what to do about them.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Args, Format};
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use wirestat::Error;
+use wirestat::flow::shard::Interest;
+use wirestat::os::Profile;
+use wirestat::pipeline::{self, Config, Replay};
+use wirestat::report::{Health, HostView, Store};
+use wirestat::view::{self, Proto, ViewOpts};
+
+/// Memory planned per tracked connection when sizing the default `--max-flows`.
+const BYTES_PER_FLOW_BUDGET: u64 = 256;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wirestat: {}", explain(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error with a hint of what to do next.
+fn explain(e: &Error) -> String {
+    match e {
+        Error::Open { .. } => format!("{e} (check the path and that you may read it)"),
+        Error::NotACapture { .. } => format!("{e}; wirestat reads pcap and pcapng files, e.g. from tcpdump -w"),
+        Error::Filter { .. } => format!("{e}; see 'man pcap-filter' for the syntax"),
+        Error::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => "output closed early".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn run(args: &Args) -> Result<(), Error> {
+    let proto = match &args.proto {
+        None => None,
+        Some(p) => Some(Proto::parse(p).ok_or_else(|| {
+            Error::Usage(format!("-p {p}: wirestat knows TCP and TCPv6 (UDP, IP and ICMP views are not built yet)"))
+        })?),
+    };
+    let opts = ViewOpts { table: args.all || args.numeric || !args.stats, all: args.all, stats: args.stats, proto };
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let interest = if args.host.is_empty() {
+        Interest::All
+    } else {
+        Interest::Only(Arc::new(args.host.iter().copied().collect::<HashSet<IpAddr>>()))
+    };
+    let idle = match args.idle_timeout {
+        Some(s) if !(s > 0.0 && s.is_finite()) => {
+            return Err(Error::Usage("--idle-timeout needs a positive number of seconds".into()));
+        }
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
+    let interval = match args.interval {
+        Some(s) if !(s > 0.0 && s.is_finite()) => {
+            return Err(Error::Usage("INTERVAL needs a positive number of seconds".into()));
+        }
+        Some(s) => (s * 1e9) as u64,
+        None => 0,
+    };
+    let cfg = Config {
+        workers,
+        profile: Profile::new(args.os).with_idle_timeout(idle),
+        interest,
+        max_flows: args.max_flows.unwrap_or_else(default_max_flows).max(1),
+    };
+    let replay = Replay { files: args.read.clone(), filter: args.filter.clone(), interval };
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let health =
+        pipeline::replay(&replay, &cfg, |store, health, _at| print_views(&mut out, store, health, args, &opts))?;
+    out.flush()?;
+    for line in view::text::health_lines(&health) {
+        eprintln!("wirestat: {line}");
+    }
+    Ok(())
+}
+
+fn print_views(
+    out: &mut impl Write,
+    store: &Store,
+    health: &Health,
+    args: &Args,
+    opts: &ViewOpts,
+) -> Result<(), Error> {
+    let hosts = if args.host.is_empty() { HostView::all(store) } else { vec![HostView::build(store, &args.host)] };
+    for h in &hosts {
+        match args.format {
+            Format::Json => writeln!(out, "{}", view::json::render(h, opts, health))?,
+            Format::Text => write!(out, "{}", view::text::render(h, opts, args.host.is_empty()))?,
+        }
+    }
+    Ok(())
+}
+
+/// Half of the memory available now, at the planned bytes per connection.
+fn default_max_flows() -> usize {
+    let avail_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemAvailable:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+    });
+    let bytes = avail_kb.map_or(4 << 30, |kb| kb * 1024 / 2);
+    (bytes / BYTES_PER_FLOW_BUDGET).clamp(1 << 16, 1 << 32) as usize
 }

@@ -1,0 +1,181 @@
+//! Addresses and the canonical flow keys the shard tables are indexed by.
+//!
+//! A key orders its two endpoints so that both directions of a connection map
+//! to one key; `dir` says which side sent a given packet. IPv4 and IPv6 keys
+//! are separate types so that the common IPv4 flow does not pay for 128-bit
+//! addresses in its table entry.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An address as the decoder hands it over: 16 bytes, IPv4 in the first four.
+pub type RawAddr = [u8; 16];
+
+pub fn to_ip(raw: &RawAddr, v6: bool) -> IpAddr {
+    if v6 { IpAddr::V6(Ipv6Addr::from(*raw)) } else { IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3])) }
+}
+
+pub fn from_ip(ip: IpAddr) -> (RawAddr, bool) {
+    let mut raw = [0u8; 16];
+    match ip {
+        IpAddr::V4(a) => {
+            raw[..4].copy_from_slice(&a.octets());
+            (raw, false)
+        }
+        IpAddr::V6(a) => (a.octets(), true),
+    }
+}
+
+/// `addr:port` as netstat prints it, IPv6 in brackets.
+pub fn endpoint(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// A finaliser from the splitmix64 family: cheap, and good enough to spread
+/// flows evenly over shards and hash buckets.
+#[inline]
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Direction-independent hash of a 4-tuple, used to pick the shard: XOR and
+/// sum are symmetric, so both directions land on the same worker.
+#[inline]
+pub fn shard_hash(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> u64 {
+    let s = u64::from_ne_bytes(src[..8].try_into().unwrap())
+        ^ u64::from_ne_bytes(src[8..].try_into().unwrap()).rotate_left(17);
+    let d = u64::from_ne_bytes(dst[..8].try_into().unwrap())
+        ^ u64::from_ne_bytes(dst[8..].try_into().unwrap()).rotate_left(17);
+    mix64((s ^ d) ^ ((sport as u64 + dport as u64) << 40) ^ ((sport ^ dport) as u64))
+}
+
+/// What a shard table needs from its key type.
+pub trait FlowKey: Copy + Eq + std::fmt::Debug {
+    /// Builds the canonical key; the second value is 0 when `src` is side A.
+    fn canonical(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> (Self, usize);
+    fn hash64(&self) -> u64;
+    fn ip(&self, side: usize) -> IpAddr;
+    fn port(&self, side: usize) -> u16;
+    const V6: bool;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Key4 {
+    a: u32,
+    b: u32,
+    pa: u16,
+    pb: u16,
+}
+
+impl FlowKey for Key4 {
+    const V6: bool = false;
+
+    #[inline]
+    fn canonical(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> (Self, usize) {
+        let s = u32::from_be_bytes(src[..4].try_into().unwrap());
+        let d = u32::from_be_bytes(dst[..4].try_into().unwrap());
+        if (s, sport) <= (d, dport) {
+            (Key4 { a: s, b: d, pa: sport, pb: dport }, 0)
+        } else {
+            (Key4 { a: d, b: s, pa: dport, pb: sport }, 1)
+        }
+    }
+
+    #[inline]
+    fn hash64(&self) -> u64 {
+        mix64(((self.a as u64) << 32 | self.b as u64) ^ mix64((self.pa as u64) << 16 | self.pb as u64))
+    }
+
+    fn ip(&self, side: usize) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(if side == 0 { self.a } else { self.b }))
+    }
+
+    fn port(&self, side: usize) -> u16 {
+        if side == 0 { self.pa } else { self.pb }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Key6 {
+    // Two u64 words rather than u128 keep the key 8-byte aligned (40 bytes, not 48).
+    a: [u64; 2],
+    b: [u64; 2],
+    pa: u16,
+    pb: u16,
+}
+
+fn words(raw: &RawAddr) -> [u64; 2] {
+    [u64::from_be_bytes(raw[..8].try_into().unwrap()), u64::from_be_bytes(raw[8..].try_into().unwrap())]
+}
+
+impl FlowKey for Key6 {
+    const V6: bool = true;
+
+    #[inline]
+    fn canonical(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> (Self, usize) {
+        let s = words(src);
+        let d = words(dst);
+        if (s, sport) <= (d, dport) {
+            (Key6 { a: s, b: d, pa: sport, pb: dport }, 0)
+        } else {
+            (Key6 { a: d, b: s, pa: dport, pb: sport }, 1)
+        }
+    }
+
+    #[inline]
+    fn hash64(&self) -> u64 {
+        mix64(
+            self.a[0]
+                ^ mix64(self.a[1])
+                ^ self.b[0].rotate_left(21)
+                ^ mix64(self.b[1] ^ ((self.pa as u64) << 16 | self.pb as u64)),
+        )
+    }
+
+    fn ip(&self, side: usize) -> IpAddr {
+        let w = if side == 0 { self.a } else { self.b };
+        IpAddr::V6(Ipv6Addr::from(((w[0] as u128) << 64) | w[1] as u128))
+    }
+
+    fn port(&self, side: usize) -> u16 {
+        if side == 0 { self.pa } else { self.pb }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw4(a: [u8; 4]) -> RawAddr {
+        let mut r = [0; 16];
+        r[..4].copy_from_slice(&a);
+        r
+    }
+
+    #[test]
+    fn both_directions_share_key_and_shard() {
+        let (x, y) = (raw4([10, 0, 0, 1]), raw4([10, 0, 0, 2]));
+        let (k1, d1) = Key4::canonical(&x, &y, 1000, 80);
+        let (k2, d2) = Key4::canonical(&y, &x, 80, 1000);
+        assert_eq!(k1, k2);
+        assert_ne!(d1, d2);
+        assert_eq!(shard_hash(&x, &y, 1000, 80), shard_hash(&y, &x, 80, 1000));
+        assert_eq!(k1.ip(d1), to_ip(&x, false));
+        assert_eq!(k1.port(d2), 80);
+    }
+
+    #[test]
+    fn v6_key_roundtrip() {
+        let a: Ipv6Addr = "fd00:201::1".parse().unwrap();
+        let b: Ipv6Addr = "fd00:201::2".parse().unwrap();
+        let (k, d) = Key6::canonical(&b.octets(), &a.octets(), 5001, 40000);
+        assert_eq!(d, 1);
+        assert_eq!(k.ip(0), IpAddr::V6(a));
+        assert_eq!(k.port(1), 5001);
+        assert_eq!(std::mem::size_of::<Key6>(), 40);
+    }
+}

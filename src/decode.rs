@@ -1,0 +1,493 @@
+//! Frame bytes → [`Summary`]: link layer, tunnels, IPv4/IPv6, TCP (and the TCP
+//! header an ICMP error quotes). Zero-copy over etherparse slices; nothing here
+//! allocates. What cannot be decoded is counted in [`DecodeStats`], never fatal.
+//!
+//! Lengths come from the IP header, not from the captured length: captures are
+//! often cut to the headers, and Ethernet pads short frames.
+
+use crate::addr::RawAddr;
+use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice, TcpHeaderSlice};
+
+pub mod flag {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+}
+
+/// libpcap link-layer types (DLT_* as `pcap_datalink` reports them, and the
+/// LINKTYPE_* values that pcapng files may carry).
+pub mod link {
+    pub const NULL: i32 = 0;
+    pub const ETHERNET: i32 = 1;
+    pub const RAW_DLT: i32 = 12;
+    pub const RAW_OPENBSD: i32 = 14;
+    pub const RAW: i32 = 101;
+    pub const LOOP: i32 = 108;
+    pub const LINUX_SLL: i32 = 113;
+    pub const NFLOG: i32 = 239;
+    pub const IPV4: i32 = 228;
+    pub const IPV6: i32 = 229;
+    pub const LINUX_SLL2: i32 = 276;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A TCP segment.
+    Tcp,
+    /// An ICMP/ICMPv6 error quoting a TCP segment; the address and port fields
+    /// describe the quoted segment as its sender sent it.
+    IcmpError,
+}
+
+/// TCP options of interest, parsed only on SYN segments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SynOptions {
+    pub mss: u16,
+    /// Window scale shift, 0xff when absent.
+    pub wscale: u8,
+    pub sack_ok: bool,
+    pub timestamps: bool,
+}
+
+/// One decoded packet: small and `Copy`, so it travels in reused batches.
+#[derive(Clone, Copy, Debug)]
+pub struct Summary {
+    /// Capture time, nanoseconds since the epoch.
+    pub ts: u64,
+    /// 1-based frame number in reading order.
+    pub frame: u64,
+    pub src: RawAddr,
+    pub dst: RawAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub payload_len: u32,
+    /// Length of the frame on the wire.
+    pub frame_len: u32,
+    pub win: u16,
+    pub flags: u8,
+    pub kind: Kind,
+    pub v6: bool,
+    pub ttl: u8,
+    /// For [`Kind::IcmpError`]: ICMP type and code.
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    pub syn_opts: SynOptions,
+}
+
+impl Summary {
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.payload_len + (self.flags & flag::SYN != 0) as u32 + (self.flags & flag::FIN != 0) as u32
+    }
+}
+
+/// Why a frame was not turned into a summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Not IP (ARP, LLDP, ...).
+    NonIp,
+    /// IP, but neither TCP nor an ICMP error quoting TCP.
+    OtherProtocol,
+    /// A fragment of a fragmented datagram (counted, not tracked).
+    Fragment,
+    /// Headers that are cut short or inconsistent.
+    Undecodable,
+    /// A link type wirestat cannot read.
+    UnknownLinkType,
+}
+
+/// Per-source decode counters, kept by the capture thread.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    pub frames: u64,
+    pub bytes: u64,
+    pub tcp: u64,
+    pub icmp_errors: u64,
+    pub non_ip: u64,
+    pub other_protocol: u64,
+    pub fragments: u64,
+    pub undecodable: u64,
+    pub unknown_link: u64,
+}
+
+impl DecodeStats {
+    pub fn count(&mut self, r: Result<Kind, Skip>) {
+        match r {
+            Ok(Kind::Tcp) => self.tcp += 1,
+            Ok(Kind::IcmpError) => self.icmp_errors += 1,
+            Err(Skip::NonIp) => self.non_ip += 1,
+            Err(Skip::OtherProtocol) => self.other_protocol += 1,
+            Err(Skip::Fragment) => self.fragments += 1,
+            Err(Skip::Undecodable) => self.undecodable += 1,
+            Err(Skip::UnknownLinkType) => self.unknown_link += 1,
+        }
+    }
+
+    pub fn merge(&mut self, o: &DecodeStats) {
+        self.frames += o.frames;
+        self.bytes += o.bytes;
+        self.tcp += o.tcp;
+        self.icmp_errors += o.icmp_errors;
+        self.non_ip += o.non_ip;
+        self.other_protocol += o.other_protocol;
+        self.fragments += o.fragments;
+        self.undecodable += o.undecodable;
+        self.unknown_link += o.unknown_link;
+    }
+}
+
+/// Nested tunnels deeper than this are treated as hostile input.
+const MAX_DEPTH: u8 = 6;
+
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86dd;
+const ETH_VLAN: u16 = 0x8100;
+const ETH_QINQ: u16 = 0x88a8;
+const ETH_QINQ_OLD: u16 = 0x9100;
+const ETH_MPLS: u16 = 0x8847;
+const ETH_MPLS_MC: u16 = 0x8848;
+const ETH_PPPOE: u16 = 0x8864;
+const ETH_TEB: u16 = 0x6558;
+const ETH_ERSPAN2: u16 = 0x88be;
+const ETH_ERSPAN3: u16 = 0x22eb;
+const VXLAN_PORT: u16 = 4789;
+
+/// Decodes one frame into `out` (whose `ts`, `frame` and `frame_len` the
+/// caller has already set).
+pub fn decode(linktype: i32, data: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
+    match linktype {
+        link::ETHERNET => ethernet(data, out, 0),
+        link::RAW | link::RAW_DLT | link::RAW_OPENBSD | link::IPV4 | link::IPV6 => ip(data, out, 0),
+        link::NULL => {
+            let b: [u8; 4] = data.get(..4).ok_or(Skip::Undecodable)?.try_into().unwrap();
+            // DLT_NULL stores the family in the writer's byte order: accept either.
+            let fam = u32::from_le_bytes(b).min(u32::from_be_bytes(b));
+            null_family(fam, &data[4..], out)
+        }
+        link::LOOP => {
+            let b: [u8; 4] = data.get(..4).ok_or(Skip::Undecodable)?.try_into().unwrap();
+            null_family(u32::from_be_bytes(b), &data[4..], out)
+        }
+        link::LINUX_SLL => {
+            let p = data.get(14..16).ok_or(Skip::Undecodable)?;
+            ethertype(u16::from_be_bytes([p[0], p[1]]), &data[16..], out, 0)
+        }
+        link::LINUX_SLL2 => {
+            let p = data.get(..2).ok_or(Skip::Undecodable)?;
+            ethertype(u16::from_be_bytes([p[0], p[1]]), data.get(20..).ok_or(Skip::Undecodable)?, out, 0)
+        }
+        link::NFLOG => nflog(data, out),
+        _ => Err(Skip::UnknownLinkType),
+    }
+}
+
+fn null_family(fam: u32, rest: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
+    match fam {
+        2 => ip(rest, out, 0),
+        // AF_INET6 differs per BSD: NetBSD/OpenBSD 24, FreeBSD 28, macOS 30; Linux 10.
+        10 | 24 | 28 | 30 => ip(rest, out, 0),
+        _ => Err(Skip::NonIp),
+    }
+}
+
+fn nflog(data: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
+    // 4-byte header, then TLVs (little-endian length and type, padded to 4).
+    let mut rest = data.get(4..).ok_or(Skip::Undecodable)?;
+    while rest.len() >= 4 {
+        let len = u16::from_le_bytes([rest[0], rest[1]]) as usize;
+        let typ = u16::from_le_bytes([rest[2], rest[3]]) & 0x7fff;
+        if len < 4 || len > rest.len() {
+            return Err(Skip::Undecodable);
+        }
+        if typ == 9 {
+            return ip(&rest[4..len], out, 0);
+        }
+        rest = rest.get((len + 3) & !3..).unwrap_or(&[]);
+    }
+    Err(Skip::NonIp)
+}
+
+fn ethernet(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+    let h = data.get(..14).ok_or(Skip::Undecodable)?;
+    ethertype(u16::from_be_bytes([h[12], h[13]]), &data[14..], out, depth)
+}
+
+fn ethertype(mut et: u16, mut rest: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+    if depth > MAX_DEPTH {
+        return Err(Skip::Undecodable);
+    }
+    loop {
+        match et {
+            ETH_IPV4 | ETH_IPV6 => return ip(rest, out, depth),
+            ETH_VLAN | ETH_QINQ | ETH_QINQ_OLD => {
+                let t = rest.get(..4).ok_or(Skip::Undecodable)?;
+                et = u16::from_be_bytes([t[2], t[3]]);
+                rest = &rest[4..];
+            }
+            ETH_MPLS | ETH_MPLS_MC => {
+                // Pop labels to the bottom of the stack, then guess the payload by its first nibble.
+                loop {
+                    let l = rest.get(..4).ok_or(Skip::Undecodable)?;
+                    rest = &rest[4..];
+                    if l[2] & 1 == 1 {
+                        break;
+                    }
+                }
+                return match rest.first().map(|b| b >> 4) {
+                    Some(4) | Some(6) => ip(rest, out, depth + 1),
+                    _ => ethernet(rest, out, depth + 1),
+                };
+            }
+            ETH_PPPOE => {
+                let h = rest.get(..8).ok_or(Skip::Undecodable)?;
+                let proto = u16::from_be_bytes([h[6], h[7]]);
+                return match proto {
+                    0x0021 | 0x0057 => ip(&rest[8..], out, depth + 1),
+                    _ => Err(Skip::NonIp),
+                };
+            }
+            ETH_TEB => return ethernet(rest, out, depth + 1),
+            _ => return Err(Skip::NonIp),
+        }
+    }
+}
+
+/// IP payload in hand: the transport-layer bytes plus the length the IP header claims for them.
+struct IpPayload<'a> {
+    proto: IpNumber,
+    bytes: &'a [u8],
+    len: u32,
+}
+
+fn ip(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+    if depth > MAX_DEPTH {
+        return Err(Skip::Undecodable);
+    }
+    let p = match data.first().map(|b| b >> 4) {
+        Some(4) => ipv4(data, out)?,
+        Some(6) => ipv6(data, out)?,
+        _ => return Err(Skip::Undecodable),
+    };
+    match p.proto {
+        IpNumber::TCP => tcp(p.bytes, p.len, out),
+        IpNumber::ICMP if !out.v6 => icmp_error(p.bytes, out, false),
+        IpNumber::IPV6_ICMP if out.v6 => icmp_error(p.bytes, out, true),
+        IpNumber::GRE => gre(p.bytes, out, depth),
+        IpNumber::IPV4 | IpNumber::IPV6 => ip(p.bytes, out, depth + 1),
+        IpNumber::UDP => {
+            let u = p.bytes.get(..8).ok_or(Skip::OtherProtocol)?;
+            if u16::from_be_bytes([u[2], u[3]]) == VXLAN_PORT && p.bytes.len() >= 16 && p.bytes[8] & 0x08 != 0 {
+                ethernet(&p.bytes[16..], out, depth + 1)
+            } else {
+                Err(Skip::OtherProtocol)
+            }
+        }
+        _ => Err(Skip::OtherProtocol),
+    }
+}
+
+fn ipv4<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
+    let h = Ipv4HeaderSlice::from_slice(data).map_err(|_| Skip::Undecodable)?;
+    let hl = h.slice().len();
+    let total = h.total_len() as usize;
+    if total < hl {
+        return Err(Skip::Undecodable);
+    }
+    if h.is_fragmenting_payload() {
+        return Err(Skip::Fragment);
+    }
+    out.v6 = false;
+    out.src = [0; 16];
+    out.dst = [0; 16];
+    out.src[..4].copy_from_slice(&h.source());
+    out.dst[..4].copy_from_slice(&h.destination());
+    out.ttl = h.ttl();
+    let end = total.min(data.len());
+    Ok(IpPayload { proto: h.protocol(), bytes: &data[hl..end.max(hl)], len: (total - hl) as u32 })
+}
+
+fn ipv6<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
+    let h = Ipv6HeaderSlice::from_slice(data).map_err(|_| Skip::Undecodable)?;
+    let plen = h.payload_length() as usize;
+    let body = &data[40..];
+    // A zero payload length means a jumbogram: fall back to what was captured.
+    let plen = if plen == 0 { body.len() } else { plen };
+    let body = &body[..plen.min(body.len())];
+    let (exts, next, rest) = Ipv6ExtensionsSlice::from_slice(h.next_header(), body).map_err(|_| Skip::Undecodable)?;
+    if exts.is_fragmenting_payload() {
+        return Err(Skip::Fragment);
+    }
+    let ext_len = exts.slice().len();
+    if ext_len > plen {
+        return Err(Skip::Undecodable);
+    }
+    out.v6 = true;
+    out.src = h.source();
+    out.dst = h.destination();
+    out.ttl = h.hop_limit();
+    Ok(IpPayload { proto: next, bytes: rest, len: (plen - ext_len) as u32 })
+}
+
+fn tcp(bytes: &[u8], ip_payload_len: u32, out: &mut Summary) -> Result<Kind, Skip> {
+    let (hl, flags) = match TcpHeaderSlice::from_slice(bytes) {
+        Ok(t) => {
+            out.sport = t.source_port();
+            out.dport = t.destination_port();
+            out.seq = t.sequence_number();
+            out.ack = t.acknowledgment_number();
+            out.win = t.window_size();
+            let flags = t.slice()[13];
+            out.syn_opts = if flags & flag::SYN != 0 { syn_options(t.options()) } else { SynOptions::default() };
+            (t.slice().len() as u32, flags)
+        }
+        // Options cut by a short snaplen: the fixed header still says all we track.
+        Err(_) if bytes.len() >= 20 && bytes[12] >> 4 >= 5 => {
+            let b = bytes;
+            out.sport = u16::from_be_bytes([b[0], b[1]]);
+            out.dport = u16::from_be_bytes([b[2], b[3]]);
+            out.seq = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+            out.ack = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
+            out.win = u16::from_be_bytes([b[14], b[15]]);
+            out.syn_opts = SynOptions { wscale: 0xff, ..Default::default() };
+            (((b[12] >> 4) as u32) * 4, b[13])
+        }
+        Err(_) => return Err(Skip::Undecodable),
+    };
+    if ip_payload_len < hl {
+        return Err(Skip::Undecodable);
+    }
+    out.flags = flags;
+    out.payload_len = ip_payload_len - hl;
+    out.kind = Kind::Tcp;
+    Ok(Kind::Tcp)
+}
+
+fn syn_options(mut o: &[u8]) -> SynOptions {
+    let mut s = SynOptions { wscale: 0xff, ..Default::default() };
+    while let Some(&kind) = o.first() {
+        match kind {
+            0 => break,
+            1 => o = &o[1..],
+            _ => {
+                let Some(&len) = o.get(1) else { break };
+                let len = len as usize;
+                if len < 2 || len > o.len() {
+                    break;
+                }
+                match (kind, len) {
+                    (2, 4) => s.mss = u16::from_be_bytes([o[2], o[3]]),
+                    (3, 3) => s.wscale = o[2],
+                    (4, 2) => s.sack_ok = true,
+                    (8, 10) => s.timestamps = true,
+                    _ => {}
+                }
+                o = &o[len..];
+            }
+        }
+    }
+    s
+}
+
+/// ICMP destination unreachable / time exceeded / parameter problem (and their
+/// ICMPv6 counterparts) that quote a TCP segment: the kernel hands these to the
+/// quoted connection. Anything else ICMP is just counted.
+fn icmp_error(bytes: &[u8], out: &mut Summary, v6: bool) -> Result<Kind, Skip> {
+    let h = bytes.get(..8).ok_or(Skip::OtherProtocol)?;
+    let (typ, code) = (h[0], h[1]);
+    let is_error = if v6 { matches!(typ, 1..=4) } else { matches!(typ, 3 | 11 | 12) };
+    if !is_error {
+        return Err(Skip::OtherProtocol);
+    }
+    let quoted = &bytes[8..];
+    let (qsrc, qdst, rest) = if v6 {
+        let q = Ipv6HeaderSlice::from_slice(quoted).map_err(|_| Skip::OtherProtocol)?;
+        if q.next_header() != IpNumber::TCP {
+            return Err(Skip::OtherProtocol);
+        }
+        (q.source(), q.destination(), &quoted[40..])
+    } else {
+        let q = Ipv4HeaderSlice::from_slice(quoted).map_err(|_| Skip::OtherProtocol)?;
+        if q.protocol() != IpNumber::TCP || q.fragments_offset().value() != 0 {
+            return Err(Skip::OtherProtocol);
+        }
+        let mut s = [0u8; 16];
+        let mut d = [0u8; 16];
+        s[..4].copy_from_slice(&q.source());
+        d[..4].copy_from_slice(&q.destination());
+        (s, d, &quoted[q.slice().len()..])
+    };
+    let t = rest.get(..8).ok_or(Skip::OtherProtocol)?;
+    out.src = qsrc;
+    out.dst = qdst;
+    out.v6 = v6;
+    out.sport = u16::from_be_bytes([t[0], t[1]]);
+    out.dport = u16::from_be_bytes([t[2], t[3]]);
+    out.seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+    out.ack = 0;
+    out.flags = rest.get(13).copied().unwrap_or(0);
+    out.payload_len = 0;
+    out.icmp_type = typ;
+    out.icmp_code = code;
+    out.kind = Kind::IcmpError;
+    Ok(Kind::IcmpError)
+}
+
+fn gre(bytes: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+    let h = bytes.get(..4).ok_or(Skip::Undecodable)?;
+    if h[1] & 0x07 != 0 {
+        // Version 1 is PPTP's enhanced GRE, which carries PPP.
+        return Err(Skip::OtherProtocol);
+    }
+    let seq_present = h[0] & 0x10 != 0;
+    let hl = 4 + 4 * ((h[0] & 0x80 != 0) as usize + (h[0] & 0x20 != 0) as usize + seq_present as usize);
+    let proto = u16::from_be_bytes([h[2], h[3]]);
+    let rest = bytes.get(hl..).ok_or(Skip::Undecodable)?;
+    match proto {
+        ETH_IPV4 | ETH_IPV6 => ip(rest, out, depth + 1),
+        ETH_TEB => ethernet(rest, out, depth + 1),
+        // ERSPAN type I has no header of its own (and no GRE sequence number); type II has 8 bytes.
+        ETH_ERSPAN2 if !seq_present => ethernet(rest, out, depth + 1),
+        ETH_ERSPAN2 => ethernet(rest.get(8..).ok_or(Skip::Undecodable)?, out, depth + 1),
+        ETH_ERSPAN3 => {
+            let e = rest.get(..12).ok_or(Skip::Undecodable)?;
+            // The O flag announces an 8-byte platform-specific subheader.
+            let skip = if e[11] & 0x01 != 0 { 20 } else { 12 };
+            ethernet(rest.get(skip..).ok_or(Skip::Undecodable)?, out, depth + 1)
+        }
+        _ => Err(Skip::OtherProtocol),
+    }
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            ts: 0,
+            frame: 0,
+            src: [0; 16],
+            dst: [0; 16],
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            ack: 0,
+            payload_len: 0,
+            frame_len: 0,
+            win: 0,
+            flags: 0,
+            kind: Kind::Tcp,
+            v6: false,
+            ttl: 0,
+            icmp_type: 0,
+            icmp_code: 0,
+            syn_opts: SynOptions::default(),
+        }
+    }
+}

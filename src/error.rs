@@ -1,0 +1,19 @@
+//! Typed errors of the library; the binary adds context and prints them.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open capture {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("{path} is not a pcap or pcapng capture ({reason})")]
+    NotACapture { path: PathBuf, reason: String },
+    #[error("invalid filter {filter:?}: {reason}")]
+    Filter { filter: String, reason: String },
+    #[error("invalid --host {0:?}: expected an IPv4 or IPv6 address")]
+    BadHost(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("write error: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,455 @@
+//! One TCP connection as seen from the wire: two endpoints, each with its own
+//! state machine (RFC 9293 §3.3.2) driven by the segments it sends and the
+//! segments it receives. The capture point sees what a host sends after its
+//! kernel sent it and what it receives before its kernel processes it; what a
+//! host receives is assumed delivered.
+//!
+//! Acceptance checks follow Linux, the oracle: a RST is accepted only at
+//! `rcv_nxt` (RFC 5961), an ACK moves FIN_WAIT_1 on only if it covers the FIN,
+//! a request socket accepts only the ACK of its SYN-ACK.
+
+use super::state::TcpState;
+use crate::decode::{Summary, flag};
+use crate::os::Profile;
+use crate::seq::{after, before, between};
+
+/// Endpoint flag bits.
+mod f {
+    /// `snd_nxt` holds a sequence number this endpoint sent.
+    pub const SEQ_SET: u8 = 0x01;
+    /// `rcv_nxt` holds what this endpoint expects next.
+    pub const RCV_SET: u8 = 0x02;
+    /// `isn` holds this endpoint's SYN sequence number.
+    pub const ISN_SET: u8 = 0x04;
+    /// This endpoint has sent its FIN (at `snd_nxt - 1`).
+    pub const FIN_SENT: u8 = 0x08;
+    /// The peer's FIN arrived out of order, at `peer_fin`; it counts once the gap is filled.
+    pub const PEER_FIN_PENDING: u8 = 0x10;
+    /// This endpoint sent something other than a RST.
+    pub const SENT: u8 = 0x20;
+    /// SYN_RCVD as a listener's request socket (its completion is a passive open).
+    pub const PASSIVE: u8 = 0x40;
+    /// Closed by an ICMP error that Linux would only record as a soft error.
+    pub const SOFT_ERR: u8 = 0x80;
+}
+
+/// One side of a connection: its inferred state, sequence space and counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    pub state: TcpState,
+    flags: u8,
+    /// MIB events of this endpoint, as the host's own kernel counts them.
+    pub active_opens: u8,
+    pub passive_opens: u8,
+    pub attempt_fails: u8,
+    pub estab_resets: u8,
+    /// SYN-ACKs this endpoint sent again: Linux counts every SYN-ACK in OutSegs.
+    pub synack_rexmits: u16,
+    pub isn: u32,
+    /// Highest sequence number sent plus one (the end of the sequence space used).
+    pub snd_nxt: u32,
+    /// Next sequence number this endpoint expects from its peer.
+    pub rcv_nxt: u32,
+    peer_fin: u32,
+    /// Segments sent (every frame, retransmissions included).
+    pub segments: u32,
+    /// Segments that resent sequence space already sent.
+    pub retransmits: u32,
+    /// Payload bytes sent, retransmissions included.
+    pub bytes: u64,
+    /// Capture time the current state was entered (TIME_WAIT: last re-armed).
+    pub state_ts: u64,
+}
+
+impl Endpoint {
+    fn has(&self, bit: u8) -> bool {
+        self.flags & bit != 0
+    }
+
+    fn set(&mut self, bit: u8) {
+        self.flags |= bit;
+    }
+
+    fn enter(&mut self, s: TcpState, now: u64) {
+        self.state = s;
+        self.state_ts = now;
+    }
+
+    /// Segments Sent in the MIB sense: every segment that is not a
+    /// retransmission, plus every SYN-ACK (counted even when resent).
+    pub fn out_segs(&self) -> u64 {
+        (self.segments - self.retransmits) as u64 + self.synack_rexmits as u64
+    }
+
+    /// Whether the peer has acknowledged everything this endpoint sent, FIN included.
+    fn fin_acked_by(&self, ack: u32) -> bool {
+        self.has(f::FIN_SENT) && !before(ack, self.snd_nxt)
+    }
+
+    /// RFC 5961 §3.2 as Linux applies it: exactly `rcv_nxt`, or `rcv_nxt - 1`
+    /// once the peer's FIN is in (`tcp_reset_check`).
+    fn accepts_rst(&self, seq: u32) -> bool {
+        if !self.has(f::RCV_SET) || seq == self.rcv_nxt {
+            return true;
+        }
+        seq == self.rcv_nxt.wrapping_sub(1)
+            && matches!(self.state, TcpState::CloseWait | TcpState::LastAck | TcpState::Closing)
+    }
+
+    /// The peer's FIN has been taken in order (RFC 9293 "eighth, check the FIN bit").
+    fn fin_arrived(&mut self, now: u64) {
+        self.flags &= !f::PEER_FIN_PENDING;
+        match self.state {
+            TcpState::SynRcvd | TcpState::Established => self.enter(TcpState::CloseWait, now),
+            TcpState::FinWait1 => self.enter(TcpState::Closing, now),
+            TcpState::FinWait2 | TcpState::TimeWait => self.enter(TcpState::TimeWait, now),
+            _ => {}
+        }
+    }
+
+    /// `rcv_nxt` moved: a FIN waiting behind a hole may now be in order.
+    fn check_pending_fin(&mut self, now: u64) {
+        if self.has(f::PEER_FIN_PENDING) && !before(self.rcv_nxt, self.peer_fin) {
+            if !after(self.rcv_nxt, self.peer_fin) {
+                self.rcv_nxt = self.peer_fin.wrapping_add(1);
+            }
+            self.fin_arrived(now);
+        }
+    }
+}
+
+/// What a segment did that the table must act on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The sender answered a SYN with a SYN-ACK as a listener: it listens on its port.
+    pub listener: bool,
+}
+
+/// A connection: endpoint 0 and 1 are the two sides of the flow key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Conn {
+    pub ep: [Endpoint; 2],
+    /// Picked up without its handshake: no opens are counted for it.
+    pub midstream: bool,
+}
+
+impl Conn {
+    /// A connection whose first captured segment is `s`, sent by side `d`.
+    pub fn first(s: &Summary) -> Conn {
+        Conn { ep: Default::default(), midstream: !s.has(flag::SYN) }
+    }
+
+    pub fn has_rows(&self) -> bool {
+        self.ep[0].state.has_row() || self.ep[1].state.has_row()
+    }
+
+    /// Whether a SYN from side `d` opens a new connection on a reused 4-tuple
+    /// rather than belonging to this one (both sides done with the old one,
+    /// and not a retransmission of the sender's own SYN).
+    pub fn is_new_incarnation(&self, d: usize, s: &Summary) -> bool {
+        if !s.has(flag::SYN) || s.has(flag::ACK) || s.has(flag::RST) {
+            return false;
+        }
+        let (snd, rcv) = (&self.ep[d], &self.ep[1 - d]);
+        if snd.has(f::ISN_SET) && snd.isn == s.seq {
+            return false;
+        }
+        let done = |e: &Endpoint| matches!(e.state, TcpState::Unknown | TcpState::Closed | TcpState::TimeWait);
+        done(snd) && done(rcv) && (snd.segments > 0 || rcv.segments > 0)
+    }
+
+    /// Applies segment `s`, sent by side `d`, to both endpoints.
+    pub fn segment(&mut self, d: usize, s: &Summary, now: u64) -> Outcome {
+        let [a, b] = &mut self.ep;
+        let (snd, rcv) = if d == 0 { (a, b) } else { (b, a) };
+        let mut out = Outcome::default();
+        let rst = s.has(flag::RST);
+
+        // Mid-stream pickup: traffic both ways means both sides are synchronized.
+        if self.midstream
+            && !rst
+            && snd.state == TcpState::Unknown
+            && rcv.state == TcpState::Unknown
+            && rcv.has(f::SENT)
+        {
+            snd.enter(TcpState::Established, now);
+            rcv.enter(TcpState::Established, now);
+        }
+
+        Self::sent(snd, s, now, &mut out);
+        Self::received(rcv, s, now);
+        out
+    }
+
+    /// The sender's side of segment `s`: sequence accounting and the
+    /// transitions its own segments cause (RFC 9293 event "SEND", "CLOSE", "ABORT").
+    fn sent(e: &mut Endpoint, s: &Summary, now: u64, out: &mut Outcome) {
+        e.segments += 1;
+        e.bytes += s.payload_len as u64;
+        let syn = s.has(flag::SYN);
+        let ack = s.has(flag::ACK);
+
+        // Retransmission by the sequence rule Linux's OutSegs uses: a segment
+        // carrying sequence space that ends at or before what was already sent.
+        let len = s.seq_len();
+        if len > 0 {
+            let end = s.seq.wrapping_add(len);
+            if e.has(f::SEQ_SET) && !after(end, e.snd_nxt) {
+                e.retransmits += 1;
+                if syn && ack {
+                    e.synack_rexmits = e.synack_rexmits.saturating_add(1);
+                }
+            } else {
+                e.snd_nxt = end;
+                e.set(f::SEQ_SET);
+            }
+        }
+        if ack && !s.has(flag::RST) && (!e.has(f::RCV_SET) || after(s.ack, e.rcv_nxt)) {
+            e.rcv_nxt = s.ack;
+            e.set(f::RCV_SET);
+            e.check_pending_fin(now);
+        }
+
+        if s.has(flag::RST) {
+            match e.state {
+                TcpState::Established | TcpState::CloseWait => {
+                    e.estab_resets = e.estab_resets.saturating_add(1);
+                    e.enter(TcpState::Closed, now);
+                }
+                // A connecting socket resets only a bad SYN-ACK, and stays connecting.
+                TcpState::SynSent => {}
+                TcpState::Closed => {}
+                _ => e.enter(TcpState::Closed, now),
+            }
+            return;
+        }
+        e.set(f::SENT);
+
+        if syn && !ack {
+            match e.state {
+                TcpState::Unknown | TcpState::Listen => {
+                    e.isn = s.seq;
+                    e.set(f::ISN_SET);
+                    e.active_opens = e.active_opens.saturating_add(1);
+                    e.enter(TcpState::SynSent, now);
+                }
+                TcpState::Closed if e.has(f::SOFT_ERR) && e.isn == s.seq => {
+                    // The soft ICMP error did not end the attempt: connect() is still retrying.
+                    e.flags &= !f::SOFT_ERR;
+                    e.enter(TcpState::SynSent, now);
+                }
+                TcpState::Closed => {
+                    e.isn = s.seq;
+                    e.set(f::ISN_SET);
+                    e.active_opens = e.active_opens.saturating_add(1);
+                    e.enter(TcpState::SynSent, now);
+                }
+                // The SYN-ACK we took as delivered never arrived: it is still connecting.
+                TcpState::Established if e.isn == s.seq && e.snd_nxt == e.isn.wrapping_add(1) => {
+                    e.enter(TcpState::SynSent, e.state_ts);
+                }
+                _ => {}
+            }
+        } else if syn {
+            match e.state {
+                TcpState::Unknown | TcpState::Listen | TcpState::Closed => {
+                    e.isn = s.seq;
+                    e.set(f::ISN_SET | f::PASSIVE);
+                    e.enter(TcpState::SynRcvd, now);
+                    out.listener = true;
+                }
+                // Simultaneous open: our SYN crossed theirs.
+                TcpState::SynSent => {
+                    e.enter(TcpState::SynRcvd, now);
+                }
+                _ => {}
+            }
+        }
+
+        if s.has(flag::FIN) && !e.has(f::FIN_SENT) {
+            e.set(f::FIN_SENT);
+            match e.state {
+                TcpState::Established | TcpState::SynRcvd => e.enter(TcpState::FinWait1, now),
+                TcpState::CloseWait => e.enter(TcpState::LastAck, now),
+                _ => {}
+            }
+        }
+    }
+
+    /// The receiver's side of segment `s` (RFC 9293 "SEGMENT ARRIVES").
+    fn received(e: &mut Endpoint, s: &Summary, now: u64) {
+        let syn = s.has(flag::SYN);
+        let ack = s.has(flag::ACK);
+
+        if s.has(flag::RST) {
+            match e.state {
+                // Only a RST that acknowledges our SYN is acceptable.
+                TcpState::SynSent if ack && s.ack == e.snd_nxt => {
+                    e.attempt_fails = e.attempt_fails.saturating_add(1);
+                    e.enter(TcpState::Closed, now);
+                }
+                TcpState::SynRcvd => {
+                    // tcp_check_req: in window, and if it has an ACK, the right one.
+                    let ack_ok = !ack || s.ack == e.isn.wrapping_add(1);
+                    if ack_ok && between(s.seq, e.rcv_nxt, e.rcv_nxt.wrapping_add(65535)) {
+                        e.attempt_fails = e.attempt_fails.saturating_add(1);
+                        e.enter(TcpState::Closed, now);
+                    }
+                }
+                TcpState::Established | TcpState::CloseWait if e.accepts_rst(s.seq) => {
+                    e.estab_resets = e.estab_resets.saturating_add(1);
+                    e.enter(TcpState::Closed, now);
+                }
+                TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing | TcpState::LastAck
+                    if e.accepts_rst(s.seq) =>
+                {
+                    e.enter(TcpState::Closed, now);
+                }
+                TcpState::TimeWait if s.seq == e.rcv_nxt => e.enter(TcpState::Closed, now),
+                TcpState::Unknown if e.has(f::SENT) => e.enter(TcpState::Closed, now),
+                _ => {}
+            }
+            return;
+        }
+
+        let len = s.seq_len();
+        let in_order = !e.has(f::RCV_SET) || !after(s.seq, e.rcv_nxt);
+
+        if syn && !ack {
+            match e.state {
+                TcpState::Unknown | TcpState::Closed | TcpState::Listen => {
+                    e.rcv_nxt = s.seq.wrapping_add(1);
+                    e.set(f::RCV_SET);
+                }
+                TcpState::SynSent => {
+                    // Simultaneous open (RFC 9293 §3.5, figure 7).
+                    e.rcv_nxt = s.seq.wrapping_add(1);
+                    e.set(f::RCV_SET);
+                    e.enter(TcpState::SynRcvd, now);
+                }
+                TcpState::SynRcvd => {
+                    let dup = s.seq.wrapping_add(1) == e.rcv_nxt;
+                    if !dup && between(s.seq, e.rcv_nxt, e.rcv_nxt.wrapping_add(65535)) {
+                        // A SYN that is not the one we answered kills the request socket.
+                        e.attempt_fails = e.attempt_fails.saturating_add(1);
+                        e.enter(TcpState::Closed, now);
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+        if syn {
+            match e.state {
+                TcpState::SynSent | TcpState::SynRcvd if ack && s.ack == e.isn.wrapping_add(1) => {
+                    e.rcv_nxt = s.seq.wrapping_add(1);
+                    e.set(f::RCV_SET);
+                    e.enter(TcpState::Established, now);
+                }
+                // Its SYN was not captured, but a SYN-ACK to it says it was connecting.
+                TcpState::Unknown if ack => {
+                    e.rcv_nxt = s.seq.wrapping_add(1);
+                    e.set(f::RCV_SET);
+                    e.enter(TcpState::Established, now);
+                }
+                _ => {}
+            }
+            return;
+        }
+
+        if ack {
+            match e.state {
+                TcpState::SynRcvd if s.ack == e.isn.wrapping_add(1) => {
+                    if e.has(f::PASSIVE) {
+                        e.passive_opens = e.passive_opens.saturating_add(1);
+                    }
+                    e.enter(TcpState::Established, now);
+                }
+                TcpState::FinWait1 if e.fin_acked_by(s.ack) => e.enter(TcpState::FinWait2, now),
+                TcpState::Closing if e.fin_acked_by(s.ack) => e.enter(TcpState::TimeWait, now),
+                TcpState::LastAck if e.fin_acked_by(s.ack) => e.enter(TcpState::Closed, now),
+                // Every ACK-bearing segment re-arms the 2MSL timer (tcp_timewait_state_process).
+                TcpState::TimeWait => e.state_ts = now,
+                _ => {}
+            }
+        }
+
+        if len > 0 {
+            let end = s.seq.wrapping_add(len);
+            if in_order && (!e.has(f::RCV_SET) || after(end, e.rcv_nxt)) {
+                e.rcv_nxt = end;
+                e.set(f::RCV_SET);
+            }
+            if s.has(flag::FIN) {
+                if in_order {
+                    e.fin_arrived(now);
+                } else {
+                    e.peer_fin = s.seq.wrapping_add(s.payload_len);
+                    e.set(f::PEER_FIN_PENDING);
+                }
+            } else {
+                e.check_pending_fin(now);
+            }
+        }
+    }
+
+    /// An ICMP error quoting a segment that side `d` sent (`s.seq` is the
+    /// quoted sequence number). Linux's tcp_v4_err/tcp_v6_err end a connection
+    /// still in its handshake on a hard error; later states only note it.
+    pub fn icmp_error(&mut self, d: usize, s: &Summary, now: u64, p: &Profile) {
+        let hard = if s.v6 {
+            matches!(s.icmp_type, 1 | 3 | 4)
+        } else {
+            matches!(s.icmp_type, 11 | 12) || (s.icmp_type == 3 && s.icmp_code != 4)
+        };
+        let e = &mut self.ep[d];
+        if !hard || !e.has(f::ISN_SET) || s.seq != e.isn {
+            return;
+        }
+        match e.state {
+            TcpState::SynSent => {
+                let first_syn_only = e.retransmits == 0;
+                if first_syn_only && now.saturating_sub(e.state_ts) < p.icmp_soft_window {
+                    e.set(f::SOFT_ERR);
+                } else {
+                    e.attempt_fails = e.attempt_fails.saturating_add(1);
+                }
+                e.enter(TcpState::Closed, now);
+            }
+            TcpState::SynRcvd => e.enter(TcpState::Closed, now),
+            _ => {}
+        }
+    }
+
+    /// Runs side `d`'s state timer if it is due at `now`; returns whether it fired.
+    pub fn expire(&mut self, d: usize, now: u64, p: &Profile) -> bool {
+        let e = &mut self.ep[d];
+        let limit = match e.state {
+            TcpState::TimeWait => p.time_wait,
+            TcpState::SynSent => p.syn_sent_timeout,
+            TcpState::SynRcvd => p.syn_rcvd_timeout,
+            TcpState::FinWait2 => p.fin_wait2_timeout,
+            _ => return false,
+        };
+        if now < e.state_ts.saturating_add(limit) {
+            return false;
+        }
+        if e.state == TcpState::SynSent {
+            // connect() gave up: tcp_done() from SYN_SENT is a failed attempt.
+            e.attempt_fails = e.attempt_fails.saturating_add(1);
+        }
+        e.enter(TcpState::Closed, now);
+        true
+    }
+}
+
+/// How long side `e`'s current state may last under profile `p`, if it is timed.
+pub fn state_timeout(state: TcpState, p: &Profile) -> Option<u64> {
+    match state {
+        TcpState::TimeWait => Some(p.time_wait),
+        TcpState::SynSent => Some(p.syn_sent_timeout),
+        TcpState::SynRcvd => Some(p.syn_rcvd_timeout),
+        TcpState::FinWait2 => Some(p.fin_wait2_timeout),
+        _ => None,
+    }
+}

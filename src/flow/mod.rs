@@ -1,0 +1,12 @@
+//! Connection tracking: the per-connection state machine for both endpoints
+//! ([`conn`]), the per-shard table of connections ([`table`]) and the
+//! capture-time timers that expire them ([`timers`]).
+
+pub mod conn;
+pub mod shard;
+pub mod state;
+pub mod table;
+pub mod timers;
+
+pub use conn::{Conn, Endpoint};
+pub use state::TcpState;

@@ -1,0 +1,382 @@
+//! A worker's share of the connections: its two private tables (IPv4, IPv6),
+//! its timers, and the counters of connections it has already forgotten.
+//! Nothing here is shared with other threads until `publish`.
+
+use super::conn::{Conn, state_timeout};
+use super::state::TcpState;
+use super::table::{Flow, Table};
+use super::timers::{Entry, TimerKind, Timers};
+use crate::addr::{FlowKey, Key4, Key6, to_ip};
+use crate::decode::{Kind, Summary, flag};
+use crate::os::Profile;
+use crate::report::{AddrView, Row, Store};
+use crate::stats::TcpCounters;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+const V6_BIT: u32 = 1 << 31;
+/// Without `--host`, at most this many forgotten addresses keep counters per shard,
+/// so a flood of spoofed sources cannot grow memory without bound.
+const ACC_CAP: usize = 1 << 20;
+
+/// Which addresses views will be asked about.
+#[derive(Clone, Debug, Default)]
+pub enum Interest {
+    /// Every address (no `--host`).
+    #[default]
+    All,
+    /// Only these addresses.
+    Only(Arc<HashSet<IpAddr>>),
+}
+
+impl Interest {
+    fn wants(&self, ip: &IpAddr) -> bool {
+        match self {
+            Interest::All => true,
+            Interest::Only(s) => s.contains(ip),
+        }
+    }
+}
+
+/// State shared by both tables of a shard (split from them so a table and
+/// the context can be borrowed at once).
+struct Ctx {
+    timers: Timers,
+    profile: Profile,
+    interest: Interest,
+    /// Counters of connections no longer tracked, and of segments that belong to none.
+    retired: HashMap<IpAddr, TcpCounters>,
+    listeners: HashSet<(IpAddr, u16)>,
+    max_flows: usize,
+    evicted: u64,
+    idle_expired: u64,
+    counters_dropped: u64,
+    next_idle_sweep: u64,
+}
+
+pub struct Shard {
+    v4: Table<Key4>,
+    v6: Table<Key6>,
+    ctx: Ctx,
+    now: u64,
+    next_due: u64,
+}
+
+/// Figures a shard reports at a barrier.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    pub flows: u64,
+    pub evicted: u64,
+    pub idle_expired: u64,
+    pub heap_bytes: u64,
+}
+
+impl Shard {
+    pub fn new(profile: Profile, interest: Interest, max_flows: usize) -> Shard {
+        Shard {
+            v4: Table::default(),
+            v6: Table::default(),
+            ctx: Ctx {
+                timers: Timers::default(),
+                profile,
+                interest,
+                retired: HashMap::new(),
+                listeners: HashSet::new(),
+                max_flows: max_flows.max(16),
+                evicted: 0,
+                idle_expired: 0,
+                counters_dropped: 0,
+                next_idle_sweep: 0,
+            },
+            now: 0,
+            next_due: u64::MAX,
+        }
+    }
+
+    /// The hot path: one summary into its connection.
+    #[inline]
+    pub fn process(&mut self, s: &Summary) {
+        if s.ts > self.now {
+            self.now = s.ts;
+        }
+        if self.now >= self.next_due {
+            self.advance(self.now);
+        }
+        let now = self.now;
+        match (s.v6, s.kind) {
+            (false, Kind::Tcp) => on_tcp(&mut self.v4, &mut self.v6, &mut self.ctx, s, now, 0),
+            (true, Kind::Tcp) => on_tcp(&mut self.v6, &mut self.v4, &mut self.ctx, s, now, V6_BIT),
+            (false, Kind::IcmpError) => on_icmp(&mut self.v4, &mut self.ctx, s, now, 0),
+            (true, Kind::IcmpError) => on_icmp(&mut self.v6, &mut self.ctx, s, now, V6_BIT),
+        }
+        self.next_due = self.next_due.min(self.ctx.timers.next_due());
+    }
+
+    /// Moves capture time to `now`, firing every timer due by then.
+    pub fn advance(&mut self, now: u64) {
+        if now > self.now {
+            self.now = now;
+        }
+        let now = self.now;
+        while let Some(e) = self.ctx.timers.pop_due(now) {
+            if e.slot & V6_BIT != 0 {
+                on_timer(&mut self.v6, &mut self.ctx, e.slot & !V6_BIT, e.slot & V6_BIT, e.generation, now);
+            } else {
+                on_timer(&mut self.v4, &mut self.ctx, e.slot, 0, e.generation, now);
+            }
+        }
+        let idle = self.ctx.profile.idle_timeout;
+        if idle > 0 && now >= self.ctx.next_idle_sweep {
+            sweep_idle(&mut self.v4, &mut self.ctx, now, idle);
+            sweep_idle(&mut self.v6, &mut self.ctx, now, idle);
+            self.ctx.next_idle_sweep = now + (idle / 4).max(1);
+        }
+        self.next_due = self.ctx.timers.next_due();
+    }
+
+    pub fn flows(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn stats(&self) -> ShardStats {
+        ShardStats {
+            flows: self.flows() as u64,
+            evicted: self.ctx.evicted,
+            idle_expired: self.ctx.idle_expired,
+            heap_bytes: (self.v4.heap_bytes() + self.v6.heap_bytes() + self.ctx.timers.capacity_bytes()) as u64,
+        }
+    }
+
+    /// Publishes this shard's part of every wanted address's view into `store`.
+    pub fn publish(&self, store: &Store) {
+        let mut local: HashMap<IpAddr, AddrView> = HashMap::new();
+        collect(&self.v4, &self.ctx.interest, &mut local);
+        collect(&self.v6, &self.ctx.interest, &mut local);
+        for (ip, c) in &self.ctx.retired {
+            local.entry(*ip).or_default().tcp.add(c);
+        }
+        for (ip, port) in &self.ctx.listeners {
+            if self.ctx.interest.wants(ip) {
+                local.entry(*ip).or_default().listen_ports.push(*port);
+            }
+        }
+        for (ip, v) in local {
+            store.entry(ip).or_default().merge(v);
+        }
+    }
+
+    /// Looks up the connection of a 4-tuple (for tests and inspection).
+    pub fn conn(&self, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Option<(Conn, usize)> {
+        let (s, v6) = crate::addr::from_ip(src);
+        let (d, _) = crate::addr::from_ip(dst);
+        if v6 {
+            let (k, dir) = Key6::canonical(&s, &d, sport, dport);
+            self.v6.find(&k, k.hash64()).and_then(|i| self.v6.get(i)).map(|f| (f.conn, dir))
+        } else {
+            let (k, dir) = Key4::canonical(&s, &d, sport, dport);
+            self.v4.find(&k, k.hash64()).and_then(|i| self.v4.get(i)).map(|f| (f.conn, dir))
+        }
+    }
+}
+
+fn collect<K: FlowKey>(t: &Table<K>, interest: &Interest, out: &mut HashMap<IpAddr, AddrView>) {
+    for (_, f) in t.iter() {
+        for side in 0..2 {
+            let ip = f.key.ip(side);
+            if !interest.wants(&ip) {
+                continue;
+            }
+            let v = out.entry(ip).or_default();
+            v.tcp.add(&TcpCounters::of_endpoint(&f.conn, side, true));
+            let st = f.conn.ep[side].state;
+            if st.has_row() {
+                v.rows.push(Row {
+                    local_port: f.key.port(side),
+                    foreign: f.key.ip(1 - side),
+                    foreign_port: f.key.port(1 - side),
+                    state: st,
+                });
+            }
+        }
+    }
+}
+
+#[inline]
+fn on_tcp<K: FlowKey, O: FlowKey>(
+    t: &mut Table<K>,
+    other: &mut Table<O>,
+    ctx: &mut Ctx,
+    s: &Summary,
+    now: u64,
+    bit: u32,
+) {
+    let (key, d) = K::canonical(&s.src, &s.dst, s.sport, s.dport);
+    let hash = key.hash64();
+    let slot = match t.find(&key, hash) {
+        Some(slot) => slot,
+        None => {
+            if s.has(flag::RST) {
+                // A reset for no connection we know: it still crossed both stacks.
+                ctx.retire_segment(to_ip(&s.src, s.v6), to_ip(&s.dst, s.v6));
+                return;
+            }
+            if t.len() + other.len() >= ctx.max_flows {
+                ctx.evict(t);
+                if t.len() + other.len() >= ctx.max_flows {
+                    ctx.evict(other);
+                }
+            }
+            t.insert(key, hash, now, Conn::first(s))
+        }
+    };
+    let Some(flow) = t.get_mut(slot) else { return };
+    if flow.conn.is_new_incarnation(d, s) {
+        ctx.retire_counts(flow);
+        flow.conn = Conn::first(s);
+        flow.generation = flow.generation.wrapping_add(1);
+        flow.first_ts = now;
+        flow.linger_armed = false;
+    }
+    let before = [(flow.conn.ep[0].state, flow.conn.ep[0].state_ts), (flow.conn.ep[1].state, flow.conn.ep[1].state_ts)];
+    let out = flow.conn.segment(d, s, now);
+    flow.last_ts = now;
+    if out.listener {
+        ctx.listeners.insert((flow.key.ip(d), flow.key.port(d)));
+    }
+    ctx.arm(flow, slot | bit, before, now);
+}
+
+fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Summary, now: u64, bit: u32) {
+    let (key, d) = K::canonical(&s.src, &s.dst, s.sport, s.dport);
+    let Some(slot) = t.find(&key, key.hash64()) else { return };
+    let Some(flow) = t.get_mut(slot) else { return };
+    let before = [(flow.conn.ep[0].state, flow.conn.ep[0].state_ts), (flow.conn.ep[1].state, flow.conn.ep[1].state_ts)];
+    flow.conn.icmp_error(d, s, now, &ctx.profile);
+    ctx.arm(flow, slot | bit, before, now);
+}
+
+fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, slot: u32, bit: u32, generation: u32, now: u64) {
+    let Some(flow) = t.get_mut(slot) else { return };
+    if flow.generation != generation {
+        return;
+    }
+    let before = [(flow.conn.ep[0].state, flow.conn.ep[0].state_ts), (flow.conn.ep[1].state, flow.conn.ep[1].state_ts)];
+    flow.conn.expire(0, now, &ctx.profile);
+    flow.conn.expire(1, now, &ctx.profile);
+    if !flow.conn.has_rows() {
+        flow.linger_armed = false;
+        if now >= flow.last_ts.saturating_add(ctx.profile.linger) {
+            ctx.retire_counts(flow);
+            t.remove(slot);
+            return;
+        }
+    }
+    ctx.arm(flow, slot | bit, before, now);
+}
+
+fn sweep_idle<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, now: u64, idle: u64) {
+    let stale: Vec<u32> = t.iter().filter(|(_, f)| f.last_ts.saturating_add(idle) <= now).map(|(i, _)| i).collect();
+    for slot in stale {
+        if let Some(f) = t.get(slot) {
+            let f = *f;
+            ctx.retire_counts(&f);
+            t.remove(slot);
+            ctx.idle_expired += 1;
+        }
+    }
+}
+
+impl Ctx {
+    /// Queues the timers a segment (or timer) made due: a newly entered or
+    /// re-armed timed state, and the linger of a connection with no rows left.
+    fn arm<K: FlowKey>(&mut self, flow: &mut Flow<K>, slot: u32, before: [(TcpState, u64); 2], now: u64) {
+        for (side, prev) in before.iter().enumerate() {
+            let e = &flow.conn.ep[side];
+            if (e.state, e.state_ts) == *prev {
+                continue;
+            }
+            if let Some(limit) = state_timeout(e.state, &self.profile) {
+                let kind = match e.state {
+                    TcpState::TimeWait => TimerKind::TimeWait,
+                    TcpState::SynSent => TimerKind::SynSent,
+                    TcpState::SynRcvd => TimerKind::SynRcvd,
+                    _ => TimerKind::FinWait2,
+                };
+                self.timers
+                    .push(kind, Entry { at: e.state_ts.saturating_add(limit), slot, generation: flow.generation });
+            }
+        }
+        if !flow.linger_armed && !flow.conn.has_rows() {
+            flow.linger_armed = true;
+            self.timers.push(
+                TimerKind::Linger,
+                Entry { at: now.saturating_add(self.profile.linger), slot, generation: flow.generation },
+            );
+        }
+    }
+
+    fn wants_counters(&mut self, ip: &IpAddr) -> bool {
+        if !self.interest.wants(ip) {
+            return false;
+        }
+        if matches!(self.interest, Interest::All) && self.retired.len() >= ACC_CAP && !self.retired.contains_key(ip) {
+            self.counters_dropped += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Folds a connection's counters into its hosts' totals before it is forgotten.
+    fn retire_counts<K: FlowKey>(&mut self, flow: &Flow<K>) {
+        for side in 0..2 {
+            let ip = flow.key.ip(side);
+            if self.wants_counters(&ip) {
+                let c = TcpCounters::of_endpoint(&flow.conn, side, false);
+                self.retired.entry(ip).or_default().add(&c);
+            }
+        }
+    }
+
+    fn retire_segment(&mut self, src: IpAddr, dst: IpAddr) {
+        if self.wants_counters(&src) {
+            self.retired.entry(src).or_default().segments_sent += 1;
+        }
+        if self.wants_counters(&dst) {
+            self.retired.entry(dst).or_default().segments_received += 1;
+        }
+    }
+
+    /// Makes room under `--max-flows`: connections with no row first, then
+    /// half-open ones, then the longest idle; each eviction is counted.
+    fn evict<K: FlowKey>(&mut self, t: &mut Table<K>) {
+        let target = (self.max_flows / 16).max(1);
+        let mut victims: Vec<(u8, u64, u32)> = t
+            .iter()
+            .map(|(i, f)| {
+                let rank = if !f.conn.has_rows() {
+                    0
+                } else if f.conn.ep.iter().any(|e| matches!(e.state, TcpState::SynSent | TcpState::SynRcvd))
+                    && !f.conn.ep.iter().any(|e| e.state.is_current())
+                {
+                    1
+                } else {
+                    2
+                };
+                (rank, f.last_ts, i)
+            })
+            .collect();
+        if victims.len() > target {
+            victims.select_nth_unstable(target);
+            victims.truncate(target);
+        }
+        for (_, _, slot) in victims {
+            if let Some(f) = t.get(slot) {
+                let f = *f;
+                self.retire_counts(&f);
+                t.remove(slot);
+                self.evicted += 1;
+            }
+        }
+    }
+}

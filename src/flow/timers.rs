@@ -1,0 +1,80 @@
+//! Capture-time timers. Every timer kind has one fixed length, so entries are
+//! pushed in deadline order and a FIFO queue per kind is a priority queue.
+//! Entries are hints: when one is due, the shard re-checks the connection
+//! (its generation and its endpoints' own state times) before acting, so a
+//! connection that moved on simply ignores its stale entries.
+
+use std::collections::VecDeque;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKind {
+    TimeWait = 0,
+    SynSent = 1,
+    SynRcvd = 2,
+    FinWait2 = 3,
+    /// A connection with no row left: forget it once it has been quiet for the linger time.
+    Linger = 4,
+}
+
+const KINDS: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub at: u64,
+    /// Table slot; the top bit selects the IPv6 table.
+    pub slot: u32,
+    pub generation: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct Timers {
+    queues: [VecDeque<Entry>; KINDS],
+}
+
+impl Timers {
+    pub fn push(&mut self, kind: TimerKind, e: Entry) {
+        self.queues[kind as usize].push_back(e);
+    }
+
+    /// The earliest deadline queued, or `u64::MAX`.
+    pub fn next_due(&self) -> u64 {
+        self.queues.iter().filter_map(|q| q.front()).map(|e| e.at).min().unwrap_or(u64::MAX)
+    }
+
+    /// Removes and returns one entry due at `now`, if any.
+    pub fn pop_due(&mut self, now: u64) -> Option<Entry> {
+        let q = self.queues.iter_mut().filter(|q| q.front().is_some_and(|e| e.at <= now)).min_by_key(|q| q[0].at)?;
+        q.pop_front()
+    }
+
+    pub fn len(&self) -> usize {
+        self.queues.iter().map(|q| q.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes held by the queues (for the memory report).
+    pub fn capacity_bytes(&self) -> usize {
+        self.queues.iter().map(|q| q.capacity() * std::mem::size_of::<Entry>()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pops_earliest_due_across_kinds() {
+        let mut t = Timers::default();
+        t.push(TimerKind::TimeWait, Entry { at: 50, slot: 1, generation: 0 });
+        t.push(TimerKind::SynSent, Entry { at: 20, slot: 2, generation: 0 });
+        t.push(TimerKind::Linger, Entry { at: 90, slot: 3, generation: 0 });
+        assert_eq!(t.next_due(), 20);
+        assert_eq!(t.pop_due(60).map(|e| e.slot), Some(2));
+        assert_eq!(t.pop_due(60).map(|e| e.slot), Some(1));
+        assert_eq!(t.pop_due(60), None);
+        assert_eq!(t.len(), 1);
+    }
+}

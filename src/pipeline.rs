@@ -1,0 +1,222 @@
+//! The replay pipeline: the calling thread reads and decodes, and hands
+//! summaries in batches to N worker threads, each owning one shard of the
+//! connections (a connection always goes to the same shard, down one FIFO
+//! channel, so its packets stay in order without locks). Batches travel back
+//! empty to be reused: the hot path allocates nothing.
+//!
+//! Time is capture time. Every batch carries the reader's watermark so timers
+//! fire on shards that saw no packets; a snapshot is a barrier message down
+//! every channel, after which each worker publishes into the shared store.
+
+use crate::addr::shard_hash;
+use crate::capture::{FileSource, Merged};
+use crate::decode::{DecodeStats, Summary};
+use crate::error::Error;
+use crate::flow::shard::{Interest, Shard, ShardStats};
+use crate::os::Profile;
+use crate::report::{Health, Store};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Summaries per batch: large enough to amortise a channel operation, small
+/// enough to stay in cache.
+pub const BATCH: usize = 512;
+/// Batches in flight per worker before the reader waits.
+const DEPTH: usize = 8;
+/// Shards with no traffic still hear the time at least this often (capture time).
+const FLUSH_EVERY: u64 = 1_000_000_000;
+
+enum Msg {
+    Batch(Vec<Summary>, u64),
+    Snapshot(u64),
+    Stop,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub workers: usize,
+    pub profile: Profile,
+    pub interest: Interest,
+    /// Upper bound on tracked connections, over all shards.
+    pub max_flows: usize,
+}
+
+/// The worker side of the pipeline, fed by [`Engine::push`].
+pub struct Engine {
+    senders: Vec<Sender<Msg>>,
+    pending: Vec<Vec<Summary>>,
+    pool: Receiver<Vec<Summary>>,
+    acks: Receiver<ShardStats>,
+    handles: Vec<JoinHandle<()>>,
+    store: Arc<Store>,
+    watermark: u64,
+    last_flush: u64,
+}
+
+impl Engine {
+    pub fn new(cfg: &Config) -> Engine {
+        let n = cfg.workers.max(1);
+        let store = Arc::new(Store::new());
+        let (pool_tx, pool) = unbounded();
+        let (ack_tx, acks) = unbounded();
+        let mut senders = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = bounded::<Msg>(DEPTH);
+            senders.push(tx);
+            let mut shard = Shard::new(cfg.profile, cfg.interest.clone(), cfg.max_flows.div_ceil(n));
+            let (pool_tx, ack_tx, store) = (pool_tx.clone(), ack_tx.clone(), store.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("wirestat-shard-{i}"))
+                .spawn(move || {
+                    while let Ok(m) = rx.recv() {
+                        match m {
+                            Msg::Batch(mut v, watermark) => {
+                                for s in &v {
+                                    shard.process(s);
+                                }
+                                shard.advance(watermark);
+                                v.clear();
+                                let _ = pool_tx.send(v);
+                            }
+                            Msg::Snapshot(at) => {
+                                shard.advance(at);
+                                shard.publish(&store);
+                                let _ = ack_tx.send(shard.stats());
+                            }
+                            Msg::Stop => break,
+                        }
+                    }
+                })
+                .expect("spawn worker thread");
+            handles.push(h);
+        }
+        let pending = (0..n).map(|_| Vec::with_capacity(BATCH)).collect();
+        Engine { senders, pending, pool, acks, handles, store, watermark: 0, last_flush: 0 }
+    }
+
+    pub fn workers(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// Hands one summary to its shard.
+    #[inline]
+    pub fn push(&mut self, s: Summary) {
+        if s.ts > self.watermark {
+            self.watermark = s.ts;
+        }
+        let n = self.senders.len();
+        let i = if n == 1 {
+            0
+        } else {
+            // Multiply-shift maps the hash onto 0..n without a division.
+            ((shard_hash(&s.src, &s.dst, s.sport, s.dport) as u128 * n as u128) >> 64) as usize
+        };
+        self.pending[i].push(s);
+        if self.pending[i].len() >= BATCH {
+            self.send(i);
+        }
+        if self.watermark >= self.last_flush.saturating_add(FLUSH_EVERY) {
+            self.flush();
+        }
+    }
+
+    fn send(&mut self, i: usize) {
+        let fresh = self.pool.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let full = std::mem::replace(&mut self.pending[i], fresh);
+        let _ = self.senders[i].send(Msg::Batch(full, self.watermark));
+    }
+
+    /// Sends every shard its pending batch (possibly empty) and the time.
+    pub fn flush(&mut self) {
+        for i in 0..self.senders.len() {
+            self.send(i);
+        }
+        self.last_flush = self.watermark;
+    }
+
+    /// Brings every shard to capture time `at` and has them publish: the store
+    /// then holds one consistent view.
+    pub fn snapshot(&mut self, at: u64) -> (Arc<Store>, Vec<ShardStats>) {
+        self.watermark = self.watermark.max(at);
+        self.flush();
+        self.store.clear();
+        for tx in &self.senders {
+            let _ = tx.send(Msg::Snapshot(at));
+        }
+        let stats = (0..self.senders.len()).filter_map(|_| self.acks.recv().ok()).collect();
+        (self.store.clone(), stats)
+    }
+
+    pub fn watermark(&self) -> u64 {
+        self.watermark
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for tx in &self.senders {
+            let _ = tx.send(Msg::Stop);
+        }
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A replay of capture files.
+#[derive(Clone, Debug)]
+pub struct Replay {
+    pub files: Vec<PathBuf>,
+    pub filter: Option<String>,
+    /// Snapshot every this many nanoseconds of capture time (0: only at the end).
+    pub interval: u64,
+}
+
+/// Reads the files to the end, calling `on_snapshot` at every interval
+/// boundary of capture time and once at the end of the capture.
+pub fn replay(
+    r: &Replay,
+    cfg: &Config,
+    mut on_snapshot: impl FnMut(&Store, &Health, u64) -> Result<(), Error>,
+) -> Result<Health, Error> {
+    let files = r.files.iter().map(|p| FileSource::open(p, r.filter.as_deref())).collect::<Result<Vec<_>, _>>()?;
+    let mut src = Merged::new(files);
+    let mut engine = Engine::new(cfg);
+    let mut decode = DecodeStats::default();
+    let mut next_tick = 0u64;
+    let mut last_ts = 0u64;
+
+    while let Some((s, r_kind)) = src.next(&mut decode) {
+        if r.interval > 0 {
+            if next_tick == 0 {
+                next_tick = s.ts - s.ts % r.interval + r.interval;
+            }
+            while s.ts >= next_tick {
+                let health = health(&decode, &src, &engine.snapshot(next_tick).1);
+                on_snapshot(&engine.store, &health, next_tick)?;
+                next_tick += r.interval;
+            }
+        }
+        last_ts = last_ts.max(s.ts);
+        if r_kind.is_ok() {
+            engine.push(s);
+        }
+    }
+    let (store, stats) = engine.snapshot(last_ts);
+    let h = health(&decode, &src, &stats);
+    on_snapshot(&store, &h, last_ts)?;
+    Ok(h)
+}
+
+fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats]) -> Health {
+    Health {
+        decode: decode.clone(),
+        flows_tracked: stats.iter().map(|s| s.flows).sum(),
+        flows_evicted: stats.iter().map(|s| s.evicted).sum(),
+        flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
+        read_errors: src.errors.clone(),
+    }
+}

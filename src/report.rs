@@ -1,0 +1,102 @@
+//! What workers publish at a snapshot barrier and views read: per-address
+//! connection rows, listeners and TCP counters, gathered in a `DashMap` that
+//! every shard merges into concurrently.
+
+use crate::flow::TcpState;
+use crate::stats::TcpCounters;
+use dashmap::DashMap;
+use std::net::IpAddr;
+
+/// One row of an address's connection table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Row {
+    pub local_port: u16,
+    pub foreign: IpAddr,
+    pub foreign_port: u16,
+    pub state: TcpState,
+}
+
+/// Everything published about one address.
+#[derive(Clone, Debug, Default)]
+pub struct AddrView {
+    pub rows: Vec<Row>,
+    pub listen_ports: Vec<u16>,
+    pub tcp: TcpCounters,
+}
+
+impl AddrView {
+    pub fn merge(&mut self, o: AddrView) {
+        self.rows.extend(o.rows);
+        self.listen_ports.extend(o.listen_ports);
+        self.tcp.add(&o.tcp);
+    }
+}
+
+pub type Store = DashMap<IpAddr, AddrView>;
+
+/// Capture-wide health figures: what was read, what could not be decoded,
+/// what memory pressure dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Health {
+    pub decode: crate::decode::DecodeStats,
+    pub flows_tracked: u64,
+    pub flows_evicted: u64,
+    pub flows_idle_expired: u64,
+    pub read_errors: Vec<String>,
+}
+
+/// A host: one or more addresses seen as one machine.
+#[derive(Clone, Debug)]
+pub struct HostView {
+    pub addrs: Vec<IpAddr>,
+    /// Connection rows: (local address, row), sorted.
+    pub rows: Vec<(IpAddr, Row)>,
+    /// Listening sockets: (address, port), sorted.
+    pub listeners: Vec<(IpAddr, u16)>,
+    pub tcp_v4: TcpCounters,
+    pub tcp_v6: TcpCounters,
+}
+
+impl HostView {
+    /// Gathers the view of a host made of `addrs` from the published store.
+    pub fn build(store: &Store, addrs: &[IpAddr]) -> HostView {
+        let mut h = HostView {
+            addrs: addrs.to_vec(),
+            rows: Vec::new(),
+            listeners: Vec::new(),
+            tcp_v4: TcpCounters::default(),
+            tcp_v6: TcpCounters::default(),
+        };
+        for a in addrs {
+            let Some(v) = store.get(a) else { continue };
+            h.rows.extend(v.rows.iter().map(|r| (*a, *r)));
+            h.listeners.extend(v.listen_ports.iter().map(|p| (*a, *p)));
+            if a.is_ipv4() {
+                h.tcp_v4.add(&v.tcp);
+            } else {
+                h.tcp_v6.add(&v.tcp);
+            }
+        }
+        h.rows.sort_by(|x, y| {
+            (x.0.is_ipv6(), x.0, x.1.local_port, x.1.foreign, x.1.foreign_port).cmp(&(
+                y.0.is_ipv6(),
+                y.0,
+                y.1.local_port,
+                y.1.foreign,
+                y.1.foreign_port,
+            ))
+        });
+        h.listeners.sort_by_key(|&(a, p)| (a.is_ipv6(), a, p));
+        h.listeners.dedup();
+        h
+    }
+
+    /// Hosts for a capture with no `--host`: every address with at least one
+    /// connection row, each its own host, the busiest first.
+    pub fn all(store: &Store) -> Vec<HostView> {
+        let mut addrs: Vec<(usize, IpAddr)> =
+            store.iter().filter(|e| !e.value().rows.is_empty()).map(|e| (e.value().rows.len(), *e.key())).collect();
+        addrs.sort_by(|a, b| b.0.cmp(&a.0).then((a.1.is_ipv6(), a.1).cmp(&(b.1.is_ipv6(), b.1))));
+        addrs.into_iter().map(|(_, a)| HostView::build(store, &[a])).collect()
+    }
+}
