@@ -1,0 +1,128 @@
+//! Synthetic captures from `wirestat-synth`, which writes its own ground truth:
+//! wirestat's view of the server must equal it, and the output must not depend
+//! on how many workers share the connections.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wirestat-synth-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn generate(name: &str, args: &[&str]) -> (PathBuf, Value) {
+    let pcap = tmp(&format!("{name}.pcap"));
+    let truth = tmp(&format!("{name}.json"));
+    let st = Command::new(env!("CARGO_BIN_EXE_wirestat-synth"))
+        .arg("--out")
+        .arg(&pcap)
+        .arg("--truth")
+        .arg(&truth)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let t = serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
+    (pcap, t)
+}
+
+fn wirestat(pcap: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_wirestat")).arg("-r").arg(pcap).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Compares wirestat's view of the synthetic server with the generator's truth.
+fn check_server_view(pcap: &Path, truth: &Value, workers: &str) {
+    let out = wirestat(pcap, &["--host", "10.0.0.1", "--host", "fd00::1", "-a", "-s", "--format", "json", "--workers", workers]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let mut states: BTreeMap<String, u64> = BTreeMap::new();
+    let mut listen = 0;
+    for c in v["connections"].as_array().unwrap() {
+        let s = c["state"].as_str().unwrap();
+        if s == "LISTEN" {
+            listen += 1;
+        } else {
+            *states.entry(s.to_string()).or_default() += 1;
+        }
+    }
+    let want: BTreeMap<String, u64> = truth["server_state_counts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(states, want, "rows by state");
+    assert_eq!(listen, truth["listening"].as_array().unwrap().len(), "listeners");
+    for fam in ["ipv4", "ipv6"] {
+        for (k, want) in truth["tcp_by_family"][fam].as_object().unwrap() {
+            assert_eq!(v["tcp_stats"][fam][k].as_u64(), want.as_u64(), "{fam} {k}");
+        }
+    }
+    if let Some(conns) = truth["connections"].as_array() {
+        let mut got: Vec<(String, String, String, String)> = v["connections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["state"] != "LISTEN")
+            .map(|c| {
+                let f = |k: &str| c[k].as_str().unwrap().to_string();
+                (f("proto"), f("local"), f("foreign"), f("state"))
+            })
+            .collect();
+        let mut want: Vec<(String, String, String, String)> = conns
+            .iter()
+            .map(|c| {
+                let f = |k: &str| c[k].as_str().unwrap().to_string();
+                (f("proto"), f("local"), f("foreign"), f("state"))
+            })
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "connection rows");
+    }
+}
+
+#[test]
+fn server_view_matches_generator_truth() {
+    let (pcap, truth) = generate("truth", &["--flows", "3000", "--concurrency", "300", "--seed", "11", "--retrans", "0.03"]);
+    check_server_view(&pcap, &truth, "2");
+}
+
+#[test]
+fn header_only_capture_matches_truth() {
+    let (pcap, truth) =
+        generate("snap", &["--flows", "2000", "--concurrency", "500", "--seed", "5", "--snaplen", "96", "--v6-ratio", "0.5"]);
+    check_server_view(&pcap, &truth, "3");
+}
+
+#[test]
+fn shipped_fixture_matches_its_truth() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("synth-small.truth.json")).unwrap()).unwrap();
+    check_server_view(&dir.join("synth-small.pcap"), &truth, "1");
+}
+
+#[test]
+fn output_is_identical_for_one_and_many_workers() {
+    // Thousands of flows, every host's views: any dependence on sharding shows up here.
+    let (pcap, _) = generate("workers", &["--flows", "6000", "--concurrency", "2000", "--seed", "3", "--v6-ratio", "0.4"]);
+    let one = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", "1"]);
+    let rows: usize = one
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["connections"].as_array().unwrap().len())
+        .sum();
+    assert!(one.lines().count() > 10 && rows > 2000, "{} host views, {rows} rows", one.lines().count());
+    for n in ["2", "5", "8"] {
+        let many = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", n]);
+        assert!(one == many, "output differs between 1 and {n} workers");
+    }
+    let text1 = wirestat(&pcap, &["-a", "-s", "--workers", "1"]);
+    let text4 = wirestat(&pcap, &["-a", "-s", "--workers", "4"]);
+    assert_eq!(text1, text4);
+}
