@@ -42,16 +42,67 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Direction-independent hash of a 4-tuple, used to pick the shard: XOR and
-/// sum are symmetric, so both directions land on the same worker.
+/// Direction-independent hash of a 4-tuple, used to pick the shard: each
+/// endpoint is hashed on its own and the two are added, so both directions
+/// land on the same worker.
 #[inline]
 pub fn shard_hash(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> u64 {
-    let s = u64::from_ne_bytes(src[..8].try_into().unwrap())
-        ^ u64::from_ne_bytes(src[8..].try_into().unwrap()).rotate_left(17);
-    let d = u64::from_ne_bytes(dst[..8].try_into().unwrap())
-        ^ u64::from_ne_bytes(dst[8..].try_into().unwrap()).rotate_left(17);
-    mix64((s ^ d) ^ ((sport as u64 + dport as u64) << 40) ^ ((sport ^ dport) as u64))
+    #[inline]
+    fn endpoint(a: &RawAddr, port: u16) -> u64 {
+        let w0 = u64::from_le_bytes(a[..8].try_into().unwrap());
+        let w1 = u64::from_le_bytes(a[8..].try_into().unwrap());
+        // The port sits in bits an IPv4 address never uses; the second word is
+        // scrambled first so its bits cannot cancel the first word's.
+        mix64(w0 ^ w1.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29) ^ (port as u64) << 48)
+    }
+    endpoint(src, sport).wrapping_add(endpoint(dst, dport))
 }
+
+/// A fast hasher for maps keyed by addresses, seeded per process so that
+/// crafted addresses cannot aim at one bucket.
+#[derive(Clone, Copy, Debug)]
+pub struct AddrHash(u64);
+
+impl Default for AddrHash {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        AddrHash(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
+    }
+}
+
+impl std::hash::BuildHasher for AddrHash {
+    type Hasher = AddrHasher;
+    fn build_hasher(&self) -> AddrHasher {
+        AddrHasher(self.0)
+    }
+}
+
+pub struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.0 = mix64(self.0 ^ u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = mix64(self.0 ^ n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type AddrMap<V> = std::collections::HashMap<IpAddr, V, AddrHash>;
+pub type AddrSet<T> = std::collections::HashSet<T, AddrHash>;
 
 /// What a shard table needs from its key type.
 pub trait FlowKey: Copy + Eq + std::fmt::Debug {
@@ -87,7 +138,7 @@ impl FlowKey for Key4 {
 
     #[inline]
     fn hash64(&self) -> u64 {
-        mix64(((self.a as u64) << 32 | self.b as u64) ^ mix64((self.pa as u64) << 16 | self.pb as u64))
+        mix64(mix64((self.a as u64) << 32 | self.b as u64) ^ ((self.pa as u64) << 16 | self.pb as u64))
     }
 
     fn ip(&self, side: usize) -> IpAddr {
@@ -128,12 +179,13 @@ impl FlowKey for Key6 {
 
     #[inline]
     fn hash64(&self) -> u64 {
-        mix64(
-            self.a[0]
-                ^ mix64(self.a[1])
-                ^ self.b[0].rotate_left(21)
-                ^ mix64(self.b[1] ^ ((self.pa as u64) << 16 | self.pb as u64)),
-        )
+        // Each word goes through the mixer before the next joins, so words that
+        // differ in the same low bits (client address vs. client port) cannot cancel.
+        let mut h = mix64(self.a[0] ^ 0x9e37_79b9_7f4a_7c15);
+        for w in [self.a[1], self.b[0], self.b[1], (self.pa as u64) << 16 | self.pb as u64] {
+            h = mix64(h ^ w);
+        }
+        h
     }
 
     fn ip(&self, side: usize) -> IpAddr {

@@ -74,9 +74,7 @@ impl Engine {
                     while let Ok(m) = rx.recv() {
                         match m {
                             Msg::Batch(mut v, watermark) => {
-                                for s in &v {
-                                    shard.process(s);
-                                }
+                                shard.process_batch(&v);
                                 shard.advance(watermark);
                                 v.clear();
                                 let _ = pool_tx.send(v);
@@ -103,7 +101,7 @@ impl Engine {
 
     /// Hands one summary to its shard.
     #[inline]
-    pub fn push(&mut self, s: Summary) {
+    pub fn push(&mut self, s: &Summary) {
         if s.ts > self.watermark {
             self.watermark = s.ts;
         }
@@ -114,7 +112,7 @@ impl Engine {
             // Multiply-shift maps the hash onto 0..n without a division.
             ((shard_hash(&s.src, &s.dst, s.sport, s.dport) as u128 * n as u128) >> 64) as usize
         };
-        self.pending[i].push(s);
+        self.pending[i].push(*s);
         if self.pending[i].len() >= BATCH {
             self.send(i);
         }
@@ -189,7 +187,8 @@ pub fn replay(
     let mut next_tick = 0u64;
     let mut last_ts = 0u64;
 
-    while let Some((s, r_kind)) = src.next(&mut decode) {
+    let mut s = Summary::default();
+    while let Some(decoded) = src.next(&mut s, &mut decode) {
         if r.interval > 0 {
             if next_tick == 0 {
                 next_tick = s.ts - s.ts % r.interval + r.interval;
@@ -201,8 +200,8 @@ pub fn replay(
             }
         }
         last_ts = last_ts.max(s.ts);
-        if r_kind.is_ok() {
-            engine.push(s);
+        if decoded.is_ok() {
+            engine.push(&s);
         }
     }
     let (store, stats) = engine.snapshot(last_ts);

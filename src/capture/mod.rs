@@ -54,8 +54,10 @@ impl FileSource {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.frames += 1;
-                out.ts =
-                    (p.header.ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(p.header.ts.tv_usec as u64);
+                // time_t and suseconds_t are not i64 on every target.
+                #[allow(clippy::unnecessary_cast)]
+                let (sec, frac) = (p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
+                out.ts = capture_ns(sec, frac);
                 out.frame_len = p.header.len;
                 stats.frames += 1;
                 stats.bytes += p.header.len as u64;
@@ -80,6 +82,18 @@ impl FileSource {
     }
 }
 
+/// A record's timestamp in nanoseconds (the capture is opened with nanosecond
+/// precision). Hostile files must not yield nonsense that overflows later
+/// arithmetic on capture time: libpcap sign-extends a classic pcap's 32-bit
+/// seconds, which the format defines as unsigned, so read them back as such;
+/// clamp the seconds to that range (pcapng's 64-bit timestamps can go
+/// further) and the fraction to under a second.
+fn capture_ns(sec: i64, nsec: i64) -> u64 {
+    let sec =
+        if (i32::MIN as i64..0).contains(&sec) { sec as u32 as u64 } else { sec.clamp(0, u32::MAX as i64) as u64 };
+    sec * 1_000_000_000 + nsec.clamp(0, 999_999_999) as u64
+}
+
 fn strip(s: &str) -> String {
     s.trim_start_matches("libpcap error: ").to_string()
 }
@@ -87,18 +101,17 @@ fn strip(s: &str) -> String {
 fn classify_open(path: &Path, e: pcap::Error) -> Error {
     let msg = strip(&e.to_string());
     let lower = msg.to_lowercase();
-    if lower.contains("unknown file format")
-        || lower.contains("bad dump file")
-        || lower.contains("truncated")
-        || lower.contains("not a")
-    {
-        Error::NotACapture { path: path.into(), reason: msg }
-    } else if lower.contains("permission denied") {
+    if lower.contains("permission denied") {
         Error::Open { path: path.into(), reason: "permission denied".into() }
     } else if lower.contains("is a directory") {
         Error::Open { path: path.into(), reason: "it is a directory".into() }
-    } else {
+    } else if msg.starts_with(&format!("{}: ", path.display())) || lower.starts_with("error reading dump file") {
+        // libpcap's words for a failed fopen() or read(): the file system's problem.
         Error::Open { path: path.into(), reason: msg }
+    } else {
+        // Anything else is about the contents: a bad magic number, an unsupported
+        // version, a corrupt or truncated first block.
+        Error::NotACapture { path: path.into(), reason: msg }
     }
 }
 
@@ -130,34 +143,32 @@ impl Merged {
         }
     }
 
-    /// The next frame of the merged stream: its decoded summary (valid when
-    /// the result is `Ok`), or `None` at the end of every file.
+    /// Reads the next frame of the merged stream into `out` and returns what
+    /// decoding made of it (`out` is a valid summary when that is `Ok`), or
+    /// `None` at the end of every file.
     #[inline]
-    pub fn next(&mut self, stats: &mut DecodeStats) -> Option<(Summary, Result<Kind, Skip>)> {
-        let pick = if self.files.len() == 1 {
-            // The common case needs no lookahead.
-            let mut s = Summary::default();
-            match self.files[0].next(&mut s, stats) {
-                Ok(Read::Frame(r)) => Some((s, r)),
-                Ok(Read::Eof) => None,
+    pub fn next(&mut self, out: &mut Summary, stats: &mut DecodeStats) -> Option<Result<Kind, Skip>> {
+        let r = if self.files.len() == 1 {
+            // The common case needs no lookahead: decode straight into `out`.
+            match self.files[0].next(out, stats) {
+                Ok(Read::Frame(r)) => r,
+                Ok(Read::Eof) => return None,
                 Err(e) => {
                     self.errors.push(e);
-                    None
+                    return None;
                 }
             }
         } else {
             for i in 0..self.files.len() {
                 self.fill(i, stats);
             }
-            let i = (0..self.heads.len())
-                .filter(|&i| self.heads[i].is_some())
-                .min_by_key(|&i| self.heads[i].unwrap().0.ts)?;
-            self.heads[i].take()
+            let i = (0..self.heads.len()).filter(|&i| self.heads[i].is_some()).min_by_key(|&i| self.heads[i].unwrap().0.ts)?;
+            let (s, r) = self.heads[i].take()?;
+            *out = s;
+            r
         };
-        pick.map(|(mut s, r)| {
-            s.frame = self.next_frame;
-            self.next_frame += 1;
-            (s, r)
-        })
+        out.frame = self.next_frame;
+        self.next_frame += 1;
+        Some(r)
     }
 }

@@ -3,6 +3,7 @@
 //! capture-time timers that expire them ([`timers`]).
 
 pub mod conn;
+pub mod index;
 pub mod shard;
 pub mod state;
 pub mod table;

@@ -6,12 +6,12 @@ use super::conn::{Conn, state_timeout};
 use super::state::TcpState;
 use super::table::{Flow, Table};
 use super::timers::{Entry, TimerKind, Timers};
-use crate::addr::{FlowKey, Key4, Key6, to_ip};
+use crate::addr::{AddrMap, AddrSet, FlowKey, Key4, Key6, to_ip};
 use crate::decode::{Kind, Summary, flag};
 use crate::os::Profile;
 use crate::report::{AddrView, Row, Store};
 use crate::stats::TcpCounters;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -46,8 +46,8 @@ struct Ctx {
     profile: Profile,
     interest: Interest,
     /// Counters of connections no longer tracked, and of segments that belong to none.
-    retired: HashMap<IpAddr, TcpCounters>,
-    listeners: HashSet<(IpAddr, u16)>,
+    retired: AddrMap<TcpCounters>,
+    listeners: AddrSet<(IpAddr, u16)>,
     max_flows: usize,
     evicted: u64,
     idle_expired: u64,
@@ -81,8 +81,8 @@ impl Shard {
                 timers: Timers::default(),
                 profile,
                 interest,
-                retired: HashMap::new(),
-                listeners: HashSet::new(),
+                retired: AddrMap::default(),
+                listeners: AddrSet::default(),
                 max_flows: max_flows.max(16),
                 evicted: 0,
                 idle_expired: 0,
@@ -97,6 +97,11 @@ impl Shard {
     /// The hot path: one summary into its connection.
     #[inline]
     pub fn process(&mut self, s: &Summary) {
+        self.process_hashed(s, key_hash(s));
+    }
+
+    #[inline]
+    fn process_hashed(&mut self, s: &Summary, hash: u64) {
         if s.ts > self.now {
             self.now = s.ts;
         }
@@ -104,13 +109,51 @@ impl Shard {
             self.advance(self.now);
         }
         let now = self.now;
+        let pushed = self.ctx.timers.len();
         match (s.v6, s.kind) {
-            (false, Kind::Tcp) => on_tcp(&mut self.v4, &mut self.v6, &mut self.ctx, s, now, 0),
-            (true, Kind::Tcp) => on_tcp(&mut self.v6, &mut self.v4, &mut self.ctx, s, now, V6_BIT),
-            (false, Kind::IcmpError) => on_icmp(&mut self.v4, &mut self.ctx, s, now, 0),
-            (true, Kind::IcmpError) => on_icmp(&mut self.v6, &mut self.ctx, s, now, V6_BIT),
+            (false, Kind::Tcp) => on_tcp(&mut self.v4, &mut self.v6, &mut self.ctx, s, hash, now, 0),
+            (true, Kind::Tcp) => on_tcp(&mut self.v6, &mut self.v4, &mut self.ctx, s, hash, now, V6_BIT),
+            (false, Kind::IcmpError) => on_icmp(&mut self.v4, &mut self.ctx, s, hash, now, 0),
+            (true, Kind::IcmpError) => on_icmp(&mut self.v6, &mut self.ctx, s, hash, now, V6_BIT),
         }
-        self.next_due = self.next_due.min(self.ctx.timers.next_due());
+        if self.ctx.timers.len() != pushed {
+            self.next_due = self.next_due.min(self.ctx.timers.next_due());
+        }
+    }
+
+    /// Processes a batch in order, prefetching ahead: the index bucket of the
+    /// packet `AHEAD` positions on, and the connection of the one half-way
+    /// there, so the table's cache misses overlap instead of queueing up.
+    /// Each key is hashed once, when it enters the window.
+    pub fn process_batch(&mut self, batch: &[Summary]) {
+        const AHEAD: usize = 16;
+        const RING: usize = 2 * AHEAD;
+        let mut hashes = [0u64; RING];
+        for (j, s) in batch.iter().enumerate().take(AHEAD) {
+            hashes[j] = key_hash(s);
+            self.prefetch(s, hashes[j], false);
+        }
+        for i in 0..batch.len() {
+            if let Some(s) = batch.get(i + AHEAD) {
+                let h = key_hash(s);
+                hashes[(i + AHEAD) % RING] = h;
+                self.prefetch(s, h, false);
+            }
+            if let Some(s) = batch.get(i + AHEAD / 2) {
+                self.prefetch(s, hashes[(i + AHEAD / 2) % RING], true);
+            }
+            self.process_hashed(&batch[i], hashes[i % RING]);
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, s: &Summary, hash: u64, flow: bool) {
+        match (s.v6, flow) {
+            (false, false) => self.v4.prefetch_bucket(hash),
+            (false, true) => self.v4.prefetch_flow(hash),
+            (true, false) => self.v6.prefetch_bucket(hash),
+            (true, true) => self.v6.prefetch_flow(hash),
+        }
     }
 
     /// Moves capture time to `now`, firing every timer due by then.
@@ -119,11 +162,30 @@ impl Shard {
             self.now = now;
         }
         let now = self.now;
-        while let Some(e) = self.ctx.timers.pop_due(now) {
-            if e.slot & V6_BIT != 0 {
-                on_timer(&mut self.v6, &mut self.ctx, e.slot & !V6_BIT, e.slot & V6_BIT, e.generation, now);
-            } else {
-                on_timer(&mut self.v4, &mut self.ctx, e.slot, 0, e.generation, now);
+        // Due entries are taken a handful at a time so their connections can
+        // be prefetched together; handling one never queues another due now.
+        let mut due = [Entry { at: 0, slot: 0, generation: 0 }; 16];
+        loop {
+            let mut n = 0;
+            while n < due.len() {
+                let Some(e) = self.ctx.timers.pop_due(now) else { break };
+                if e.slot & V6_BIT != 0 {
+                    self.v6.prefetch_slot(e.slot & !V6_BIT);
+                } else {
+                    self.v4.prefetch_slot(e.slot);
+                }
+                due[n] = e;
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            for e in &due[..n] {
+                if e.slot & V6_BIT != 0 {
+                    on_timer(&mut self.v6, &mut self.ctx, e.slot & !V6_BIT, V6_BIT, e.generation, now);
+                } else {
+                    on_timer(&mut self.v4, &mut self.ctx, e.slot, 0, e.generation, now);
+                }
             }
         }
         let idle = self.ctx.profile.idle_timeout;
@@ -150,7 +212,7 @@ impl Shard {
 
     /// Publishes this shard's part of every wanted address's view into `store`.
     pub fn publish(&self, store: &Store) {
-        let mut local: HashMap<IpAddr, AddrView> = HashMap::new();
+        let mut local: AddrMap<AddrView> = AddrMap::default();
         collect(&self.v4, &self.ctx.interest, &mut local);
         collect(&self.v6, &self.ctx.interest, &mut local);
         for (ip, c) in &self.ctx.retired {
@@ -180,7 +242,17 @@ impl Shard {
     }
 }
 
-fn collect<K: FlowKey>(t: &Table<K>, interest: &Interest, out: &mut HashMap<IpAddr, AddrView>) {
+/// The table hash of the connection a summary belongs to.
+#[inline]
+fn key_hash(s: &Summary) -> u64 {
+    if s.v6 {
+        Key6::canonical(&s.src, &s.dst, s.sport, s.dport).0.hash64()
+    } else {
+        Key4::canonical(&s.src, &s.dst, s.sport, s.dport).0.hash64()
+    }
+}
+
+fn collect<K: FlowKey>(t: &Table<K>, interest: &Interest, out: &mut AddrMap<AddrView>) {
     for (_, f) in t.iter() {
         for side in 0..2 {
             let ip = f.key.ip(side);
@@ -208,11 +280,11 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     other: &mut Table<O>,
     ctx: &mut Ctx,
     s: &Summary,
+    hash: u64,
     now: u64,
     bit: u32,
 ) {
     let (key, d) = K::canonical(&s.src, &s.dst, s.sport, s.dport);
-    let hash = key.hash64();
     let slot = match t.find(&key, hash) {
         Some(slot) => slot,
         None => {
@@ -247,9 +319,9 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     ctx.arm(flow, slot | bit, before, now);
 }
 
-fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Summary, now: u64, bit: u32) {
+fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Summary, hash: u64, now: u64, bit: u32) {
     let (key, d) = K::canonical(&s.src, &s.dst, s.sport, s.dport);
-    let Some(slot) = t.find(&key, key.hash64()) else { return };
+    let Some(slot) = t.find(&key, hash) else { return };
     let Some(flow) = t.get_mut(slot) else { return };
     let before = [(flow.conn.ep[0].state, flow.conn.ep[0].state_ts), (flow.conn.ep[1].state, flow.conn.ep[1].state_ts)];
     flow.conn.icmp_error(d, s, now, &ctx.profile);

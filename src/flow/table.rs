@@ -5,7 +5,7 @@
 
 use super::conn::Conn;
 use crate::addr::FlowKey;
-use hashbrown::HashTable;
+use super::index::{Index, prefetch};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Flow<K> {
@@ -24,12 +24,12 @@ pub struct Flow<K> {
 pub struct Table<K> {
     slots: Vec<Flow<K>>,
     free: Vec<u32>,
-    index: HashTable<u32>,
+    index: Index,
 }
 
 impl<K: FlowKey> Default for Table<K> {
     fn default() -> Self {
-        Table { slots: Vec::new(), free: Vec::new(), index: HashTable::new() }
+        Table { slots: Vec::new(), free: Vec::new(), index: Index::default() }
     }
 }
 
@@ -44,7 +44,33 @@ impl<K: FlowKey> Table<K> {
 
     #[inline]
     pub fn find(&self, key: &K, hash: u64) -> Option<u32> {
-        self.index.find(hash, |&i| self.slots[i as usize].key == *key).copied()
+        self.index.find(hash, |i| self.slots[i as usize].key == *key)
+    }
+
+    /// Starts loading what a lookup of `hash` will touch first.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Starts loading the connection `hash` most likely names.
+    #[inline]
+    pub fn prefetch_flow(&self, hash: u64) {
+        if let Some(slot) = self.index.peek(hash) {
+            self.prefetch_slot(slot);
+        }
+    }
+
+    /// Starts loading connection `slot`, all of its cache lines.
+    #[inline]
+    pub fn prefetch_slot(&self, slot: u32) {
+        if let Some(f) = self.slots.get(slot as usize) {
+            let p = f as *const Flow<K> as *const u8;
+            for off in (0..std::mem::size_of::<Flow<K>>()).step_by(64) {
+                // SAFETY: `off` stays inside the flow the reference points to.
+                prefetch(unsafe { &*p.add(off) });
+            }
+        }
     }
 
     pub fn insert(&mut self, key: K, hash: u64, ts: u64, conn: Conn) -> u32 {
@@ -75,8 +101,7 @@ impl<K: FlowKey> Table<K> {
                 (self.slots.len() - 1) as u32
             }
         };
-        let slots = &self.slots;
-        self.index.insert_unique(hash, slot, |&i| slots[i as usize].key.hash64());
+        self.index.insert(hash, slot);
         slot
     }
 
@@ -86,11 +111,8 @@ impl<K: FlowKey> Table<K> {
             return;
         }
         f.vacant = true;
-        let key = f.key;
-        let slots = &self.slots;
-        if let Ok(e) = self.index.find_entry(key.hash64(), |&i| slots[i as usize].key == key && i == slot) {
-            e.remove();
-        }
+        let hash = f.key.hash64();
+        self.index.remove(hash, slot);
         self.free.push(slot);
     }
 
@@ -112,7 +134,7 @@ impl<K: FlowKey> Table<K> {
     /// Bytes held, for the memory report: slab, index and free list.
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Flow<K>>()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.index.capacity() * std::mem::size_of::<u64>()
             + self.free.capacity() * 4
     }
 }
