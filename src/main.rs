@@ -97,11 +97,16 @@ fn print_views(
     args: &Args,
     opts: &ViewOpts,
 ) -> Result<(), Error> {
-    let hosts = if args.host.is_empty() { HostView::all(store) } else { vec![HostView::build(store, &args.host)] };
-    for h in &hosts {
+    let hosts: Vec<Vec<IpAddr>> = if args.host.is_empty() {
+        HostView::busiest(store).into_iter().map(|a| vec![a]).collect()
+    } else {
+        vec![args.host.clone()]
+    };
+    for addrs in hosts {
+        let h = HostView::build(store, &addrs);
         match args.format {
-            Format::Json => writeln!(out, "{}", view::json::render(h, opts, health))?,
-            Format::Text => write!(out, "{}", view::text::render(h, opts, args.host.is_empty()))?,
+            Format::Json => view::json::write(out, &h, opts, health)?,
+            Format::Text => view::text::write(out, &h, opts, args.host.is_empty())?,
         }
     }
     Ok(())

@@ -30,7 +30,9 @@ const FLUSH_EVERY: u64 = 1_000_000_000;
 
 enum Msg {
     Batch(Vec<Summary>, u64),
-    Snapshot(u64),
+    /// Publish at this capture time; `true` for the last one, after which the
+    /// worker frees its tables before the views are rendered.
+    Snapshot(u64, bool),
     Stop,
 }
 
@@ -79,10 +81,14 @@ impl Engine {
                                 v.clear();
                                 let _ = pool_tx.send(v);
                             }
-                            Msg::Snapshot(at) => {
+                            Msg::Snapshot(at, last) => {
                                 shard.advance(at);
                                 shard.publish(&store);
                                 let _ = ack_tx.send(shard.stats());
+                                if last {
+                                    drop(shard);
+                                    break;
+                                }
                             }
                             Msg::Stop => break,
                         }
@@ -138,11 +144,20 @@ impl Engine {
     /// Brings every shard to capture time `at` and has them publish: the store
     /// then holds one consistent view.
     pub fn snapshot(&mut self, at: u64) -> (Arc<Store>, Vec<ShardStats>) {
+        self.barrier(at, false)
+    }
+
+    /// The last snapshot: workers publish, free their tables and stop.
+    pub fn finish(mut self, at: u64) -> (Arc<Store>, Vec<ShardStats>) {
+        self.barrier(at, true)
+    }
+
+    fn barrier(&mut self, at: u64, last: bool) -> (Arc<Store>, Vec<ShardStats>) {
         self.watermark = self.watermark.max(at);
         self.flush();
         self.store.clear();
         for tx in &self.senders {
-            let _ = tx.send(Msg::Snapshot(at));
+            let _ = tx.send(Msg::Snapshot(at, last));
         }
         let stats = (0..self.senders.len()).filter_map(|_| self.acks.recv().ok()).collect();
         (self.store.clone(), stats)
@@ -193,10 +208,12 @@ pub fn replay(
             if next_tick == 0 {
                 next_tick = s.ts - s.ts % r.interval + r.interval;
             }
-            while s.ts >= next_tick {
+            if s.ts >= next_tick {
                 let health = health(&decode, &src, &engine.snapshot(next_tick).1);
                 on_snapshot(&engine.store, &health, next_tick)?;
-                next_tick += r.interval;
+                // Intervals with no packets at all would repeat the same view:
+                // after a gap in the capture, carry on from the interval this packet opens.
+                next_tick = s.ts - s.ts % r.interval + r.interval;
             }
         }
         last_ts = last_ts.max(s.ts);
@@ -204,7 +221,7 @@ pub fn replay(
             engine.push(&s);
         }
     }
-    let (store, stats) = engine.snapshot(last_ts);
+    let (store, stats) = engine.finish(last_ts);
     let h = health(&decode, &src, &stats);
     on_snapshot(&store, &h, last_ts)?;
     Ok(h)

@@ -92,11 +92,13 @@ impl HostView {
     }
 
     /// Hosts for a capture with no `--host`: every address with at least one
-    /// connection row, each its own host, the busiest first.
-    pub fn all(store: &Store) -> Vec<HostView> {
+    /// connection row, each its own host, the busiest first. Views are built
+    /// one at a time from this list, so a mirror port with a million hosts
+    /// never holds a million views at once.
+    pub fn busiest(store: &Store) -> Vec<IpAddr> {
         let mut addrs: Vec<(usize, IpAddr)> =
             store.iter().filter(|e| !e.value().rows.is_empty()).map(|e| (e.value().rows.len(), *e.key())).collect();
         addrs.sort_by(|a, b| b.0.cmp(&a.0).then((a.1.is_ipv6(), a.1).cmp(&(b.1.is_ipv6(), b.1))));
-        addrs.into_iter().map(|(_, a)| HostView::build(store, &[a])).collect()
+        addrs.into_iter().map(|(_, a)| a).collect()
     }
 }

@@ -37,7 +37,10 @@ fn wirestat(pcap: &Path, args: &[&str]) -> String {
 
 /// Compares wirestat's view of the synthetic server with the generator's truth.
 fn check_server_view(pcap: &Path, truth: &Value, workers: &str) {
-    let out = wirestat(pcap, &["--host", "10.0.0.1", "--host", "fd00::1", "-a", "-s", "--format", "json", "--workers", workers]);
+    let out = wirestat(
+        pcap,
+        &["--host", "10.0.0.1", "--host", "fd00::1", "-a", "-s", "--format", "json", "--workers", workers],
+    );
     let v: Value = serde_json::from_str(&out).unwrap();
     let mut states: BTreeMap<String, u64> = BTreeMap::new();
     let mut listen = 0;
@@ -89,14 +92,17 @@ fn check_server_view(pcap: &Path, truth: &Value, workers: &str) {
 
 #[test]
 fn server_view_matches_generator_truth() {
-    let (pcap, truth) = generate("truth", &["--flows", "3000", "--concurrency", "300", "--seed", "11", "--retrans", "0.03"]);
+    let (pcap, truth) =
+        generate("truth", &["--flows", "3000", "--concurrency", "300", "--seed", "11", "--retrans", "0.03"]);
     check_server_view(&pcap, &truth, "2");
 }
 
 #[test]
 fn header_only_capture_matches_truth() {
-    let (pcap, truth) =
-        generate("snap", &["--flows", "2000", "--concurrency", "500", "--seed", "5", "--snaplen", "96", "--v6-ratio", "0.5"]);
+    let (pcap, truth) = generate(
+        "snap",
+        &["--flows", "2000", "--concurrency", "500", "--seed", "5", "--snaplen", "96", "--v6-ratio", "0.5"],
+    );
     check_server_view(&pcap, &truth, "3");
 }
 
@@ -111,12 +117,11 @@ fn shipped_fixture_matches_its_truth() {
 #[test]
 fn output_is_identical_for_one_and_many_workers() {
     // Thousands of flows, every host's views: any dependence on sharding shows up here.
-    let (pcap, _) = generate("workers", &["--flows", "6000", "--concurrency", "2000", "--seed", "3", "--v6-ratio", "0.4"]);
+    let (pcap, _) =
+        generate("workers", &["--flows", "6000", "--concurrency", "2000", "--seed", "3", "--v6-ratio", "0.4"]);
     let one = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", "1"]);
-    let rows: usize = one
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["connections"].as_array().unwrap().len())
-        .sum();
+    let rows: usize =
+        one.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["connections"].as_array().unwrap().len()).sum();
     assert!(one.lines().count() > 10 && rows > 2000, "{} host views, {rows} rows", one.lines().count());
     for n in ["2", "5", "8"] {
         let many = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", n]);

@@ -162,7 +162,9 @@ impl Merged {
             for i in 0..self.files.len() {
                 self.fill(i, stats);
             }
-            let i = (0..self.heads.len()).filter(|&i| self.heads[i].is_some()).min_by_key(|&i| self.heads[i].unwrap().0.ts)?;
+            let i = (0..self.heads.len())
+                .filter(|&i| self.heads[i].is_some())
+                .min_by_key(|&i| self.heads[i].unwrap().0.ts)?;
             let (s, r) = self.heads[i].take()?;
             *out = s;
             r

@@ -212,11 +212,19 @@ impl Conn {
 
         if s.has(flag::RST) {
             match e.state {
+                // A socket aborting its connection resets with ACK (Linux's
+                // tcp_send_active_reset, BSD's tcp_outflags). A bare RST answers a segment
+                // for which the host has no socket (tcp_v4_send_reset): there was no
+                // connection to reset, as when the SYN-ACK we took as delivered never came.
+                TcpState::Established | TcpState::CloseWait if !ack => e.enter(TcpState::Closed, now),
                 TcpState::Established | TcpState::CloseWait => {
                     e.estab_resets = e.estab_resets.saturating_add(1);
                     e.enter(TcpState::Closed, now);
                 }
-                // A connecting socket resets only a bad SYN-ACK, and stays connecting.
+                // A connecting socket resets only an unacceptable SYN-ACK, at that one's ACK
+                // number, and stays connecting. A RST at its own snd_nxt answers an
+                // acceptable one, so its socket is gone (a close() in SYN_SENT counts nothing).
+                TcpState::SynSent if !ack && s.seq == e.snd_nxt => e.enter(TcpState::Closed, now),
                 TcpState::SynSent => {}
                 TcpState::Closed => {}
                 _ => e.enter(TcpState::Closed, now),
@@ -270,6 +278,9 @@ impl Conn {
             e.set(f::FIN_SENT);
             match e.state {
                 TcpState::Established | TcpState::SynRcvd => e.enter(TcpState::FinWait1, now),
+                // Its FIN does not acknowledge the peer's: it closed before that FIN
+                // reached it (simultaneous close), so it was in FIN_WAIT_1 when it did.
+                TcpState::CloseWait if ack && before(s.ack, e.rcv_nxt) => e.enter(TcpState::Closing, now),
                 TcpState::CloseWait => e.enter(TcpState::LastAck, now),
                 _ => {}
             }

@@ -11,3 +11,6 @@ pub mod timers;
 
 pub use conn::{Conn, Endpoint};
 pub use state::TcpState;
+
+#[cfg(test)]
+mod conn_tests;

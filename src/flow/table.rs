@@ -4,8 +4,8 @@
 //! key, which keeps a tracked connection within the memory budget.
 
 use super::conn::Conn;
-use crate::addr::FlowKey;
 use super::index::{Index, prefetch};
+use crate::addr::FlowKey;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Flow<K> {

@@ -1,50 +1,68 @@
-//! The machine-readable contract: one JSON object per host (see design.md).
+//! The machine-readable contract: one JSON object per host, on one line (see
+//! design.md). Written directly, row by row; every string in it is an address,
+//! a state or a fixed key, none of which needs escaping except read errors.
 
 use super::{Proto, ViewOpts, lines};
 use crate::report::{Health, HostView};
 use crate::stats::TcpCounters;
-use serde_json::{Map, Value, json};
+use std::io::{self, Write};
 
-fn counters(c: &TcpCounters) -> Value {
-    let mut m = Map::new();
-    for (k, v) in TcpCounters::NAMES.iter().zip(c.values()) {
-        m.insert((*k).into(), v.into());
+fn counters(out: &mut dyn Write, c: &TcpCounters) -> io::Result<()> {
+    out.write_all(b"{")?;
+    for (i, (k, v)) in TcpCounters::NAMES.iter().zip(c.values()).enumerate() {
+        write!(out, "{}\"{k}\":{v}", if i > 0 { "," } else { "" })?;
     }
-    Value::Object(m)
+    out.write_all(b"}")
 }
 
-pub fn render(h: &HostView, o: &ViewOpts, health: &Health) -> Value {
+pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -> io::Result<()> {
+    out.write_all(b"{\"host\":[")?;
+    for (i, a) in h.addrs.iter().enumerate() {
+        write!(out, "{}\"{a}\"", if i > 0 { "," } else { "" })?;
+    }
     // `connections` and `tcp_stats` are always present; LISTEN rows only with -a.
-    let conns: Vec<Value> = lines(h, o)
-        .into_iter()
-        .map(|l| json!({"proto": l.proto(), "local": l.local, "foreign": l.foreign, "state": l.state.name()}))
-        .collect();
-    let mut stats = Map::new();
+    out.write_all(b"],\"connections\":[")?;
+    for (i, l) in lines(h, o).iter().enumerate() {
+        write!(
+            out,
+            "{}{{\"proto\":\"{}\",\"local\":\"{}\",\"foreign\":\"{}\",\"state\":\"{}\"}}",
+            if i > 0 { "," } else { "" },
+            l.proto(),
+            l.local,
+            l.foreign,
+            l.state.name()
+        )?;
+    }
+    out.write_all(b"],\"tcp_stats\":{")?;
+    let mut sep = "";
     if o.proto != Some(Proto::TcpV6) {
-        stats.insert("ipv4".into(), counters(&h.tcp_v4));
+        out.write_all(b"\"ipv4\":")?;
+        counters(out, &h.tcp_v4)?;
+        sep = ",";
     }
     if o.proto != Some(Proto::Tcp) {
-        stats.insert("ipv6".into(), counters(&h.tcp_v6));
+        write!(out, "{sep}\"ipv6\":")?;
+        counters(out, &h.tcp_v6)?;
     }
     let d = &health.decode;
-    json!({
-        "host": h.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        "connections": conns,
-        "tcp_stats": Value::Object(stats),
-        "capture": {
-            "frames": d.frames,
-            "bytes": d.bytes,
-            "tcp_segments": d.tcp,
-            "icmp_errors_quoting_tcp": d.icmp_errors,
-            "non_ip": d.non_ip,
-            "other_protocols": d.other_protocol,
-            "fragments": d.fragments,
-            "undecodable": d.undecodable,
-            "unknown_link_type": d.unknown_link,
-            "flows_tracked": health.flows_tracked,
-            "flows_evicted": health.flows_evicted,
-            "flows_idle_expired": health.flows_idle_expired,
-            "read_errors": health.read_errors,
-        }
-    })
+    write!(
+        out,
+        "}},\"capture\":{{\"frames\":{},\"bytes\":{},\"tcp_segments\":{},\"icmp_errors_quoting_tcp\":{},\
+         \"non_ip\":{},\"other_protocols\":{},\"fragments\":{},\"undecodable\":{},\"unknown_link_type\":{},\
+         \"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"read_errors\":{}}}}}",
+        d.frames,
+        d.bytes,
+        d.tcp,
+        d.icmp_errors,
+        d.non_ip,
+        d.other_protocol,
+        d.fragments,
+        d.undecodable,
+        d.unknown_link,
+        health.flows_tracked,
+        health.flows_evicted,
+        health.flows_idle_expired,
+        serde_json::Value::from(health.read_errors.clone())
+    )?;
+    out.write_all(b"\n")
 }

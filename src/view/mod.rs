@@ -1,12 +1,14 @@
-//! Rendering published host views: netstat's text layout and the JSON contract.
+//! Rendering published host views: netstat's text layout and the JSON
+//! contract. Both write straight to the output, row by row: a busy server's
+//! table is never held as text in memory.
 
 pub mod json;
 pub mod text;
 
-use crate::addr::endpoint;
 use crate::flow::TcpState;
 use crate::report::HostView;
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `-p`: which protocol family a view is limited to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +26,7 @@ impl Proto {
         }
     }
 
-    fn admits_v6(p: Option<Proto>, v6: bool) -> bool {
+    fn admits(p: Option<Proto>, v6: bool) -> bool {
         match p {
             None => true,
             Some(Proto::Tcp) => !v6,
@@ -45,48 +47,53 @@ pub struct ViewOpts {
     pub proto: Option<Proto>,
 }
 
-/// A row ready to print.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `addr:port` as netstat prints it, IPv6 in brackets; formats without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ep(pub IpAddr, pub u16);
+
+impl fmt::Display for Ep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.1),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.1),
+        }
+    }
+}
+
+/// One row of the table as printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Line {
-    pub v6: bool,
-    pub local: String,
-    pub foreign: String,
+    pub local: Ep,
+    pub foreign: Ep,
     pub state: TcpState,
 }
 
 impl Line {
+    pub fn v6(&self) -> bool {
+        self.local.0.is_ipv6()
+    }
+
     pub fn proto(&self) -> &'static str {
-        if self.v6 { "TCPv6" } else { "TCP" }
+        if self.v6() { "TCPv6" } else { "TCP" }
     }
 }
 
 /// The host's table rows in netstat order (TCP before TCPv6, then by local
-/// address), listeners included with `-a`.
+/// address and port, then foreign), listeners included with `-a`.
 pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
-    // Sort key: family, local address and port, foreign address and port.
-    type SortKey = (bool, IpAddr, u16, IpAddr, u16);
-    let mut keyed: Vec<(SortKey, Line)> = Vec::new();
+    let mut out: Vec<Line> = Vec::with_capacity(h.rows.len() + if o.all { h.listeners.len() } else { 0 });
     if o.all {
         for &(a, p) in &h.listeners {
-            let any: IpAddr = if a.is_ipv6() { "::".parse().unwrap() } else { "0.0.0.0".parse().unwrap() };
-            keyed.push((
-                (a.is_ipv6(), a, p, any, 0),
-                Line { v6: a.is_ipv6(), local: endpoint(a, p), foreign: endpoint(any, 0), state: TcpState::Listen },
-            ));
+            let any = if a.is_ipv6() { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+            out.push(Line { local: Ep(a, p), foreign: Ep(any, 0), state: TcpState::Listen });
         }
     }
-    for &(a, r) in &h.rows {
-        keyed.push((
-            (a.is_ipv6(), a, r.local_port, r.foreign, r.foreign_port),
-            Line {
-                v6: a.is_ipv6(),
-                local: endpoint(a, r.local_port),
-                foreign: endpoint(r.foreign, r.foreign_port),
-                state: r.state,
-            },
-        ));
-    }
-    keyed.retain(|(k, _)| Proto::admits_v6(o.proto, k.0));
-    keyed.sort_by_key(|(k, _)| *k);
-    keyed.into_iter().map(|(_, l)| l).collect()
+    out.extend(h.rows.iter().map(|&(a, r)| Line {
+        local: Ep(a, r.local_port),
+        foreign: Ep(r.foreign, r.foreign_port),
+        state: r.state,
+    }));
+    out.retain(|l| Proto::admits(o.proto, l.v6()));
+    out.sort_by_key(|l| (l.v6(), l.local, l.foreign));
+    out
 }

@@ -4,33 +4,34 @@
 use super::{Proto, ViewOpts, lines};
 use crate::report::{Health, HostView};
 use crate::stats::TcpCounters;
-use std::fmt::Write;
+use std::io::{self, Write};
 
-pub fn render(h: &HostView, o: &ViewOpts, header: bool) -> String {
-    let mut s = String::new();
+pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, header: bool) -> io::Result<()> {
     if header {
         let names: Vec<String> = h.addrs.iter().map(|a| a.to_string()).collect();
-        let _ = writeln!(s, "\nHost {}", names.join(", "));
+        writeln!(out, "\nHost {}", names.join(", "))?;
     }
     if o.table {
-        s.push_str("\nActive Connections\n\n  Proto  Local Address          Foreign Address        State\n");
+        out.write_all(b"\nActive Connections\n\n  Proto  Local Address          Foreign Address        State\n")?;
         for l in lines(h, o) {
-            let _ = writeln!(s, "  {:<6} {:<22} {:<22} {}", l.proto(), l.local, l.foreign, l.state.name());
+            // Display padding needs a string; format each endpoint once into a small buffer.
+            let (local, foreign) = (l.local.to_string(), l.foreign.to_string());
+            writeln!(out, "  {:<6} {:<22} {:<22} {}", l.proto(), local, foreign, l.state.name())?;
         }
     }
     if o.stats {
         if o.proto != Some(Proto::TcpV6) {
-            stats_block(&mut s, "IPv4", &h.tcp_v4);
+            stats_block(out, "IPv4", &h.tcp_v4)?;
         }
         if o.proto != Some(Proto::Tcp) {
-            stats_block(&mut s, "IPv6", &h.tcp_v6);
+            stats_block(out, "IPv6", &h.tcp_v6)?;
         }
     }
-    s
+    Ok(())
 }
 
-fn stats_block(s: &mut String, family: &str, c: &TcpCounters) {
-    let _ = writeln!(s, "\nTCP Statistics for {family}\n");
+fn stats_block(out: &mut dyn Write, family: &str, c: &TcpCounters) -> io::Result<()> {
+    writeln!(out, "\nTCP Statistics for {family}\n")?;
     let rows = [
         ("Active Opens", c.active_opens),
         ("Passive Opens", c.passive_opens),
@@ -42,8 +43,9 @@ fn stats_block(s: &mut String, family: &str, c: &TcpCounters) {
         ("Segments Retransmitted", c.segments_retransmitted),
     ];
     for (name, v) in rows {
-        let _ = writeln!(s, "  {name:<36}= {v}");
+        writeln!(out, "  {name:<36}= {v}")?;
     }
+    Ok(())
 }
 
 /// The capture-health lines for stderr: what could not be read or decoded,

@@ -1,0 +1,1405 @@
+//! The two-endpoint state machine, transition by transition: each test feeds
+//! segments as a capture shows them and, after every segment that matters,
+//! checks the state of BOTH endpoints and what each endpoint's own kernel
+//! would have counted. The counter semantics are Linux's, the oracle's
+//! (`../shared/oracle/README.md`, "Linux counter semantics").
+//!
+//! Two harnesses: [`Wire`] drives a [`Conn`] directly, the way the shard does;
+//! the shard tests go through [`Shard`] for timers on capture time, tables
+//! and per-host counter accumulation, and read what views read.
+
+use super::conn::{Conn, Endpoint, Outcome};
+use super::shard::{Interest, Shard};
+use super::state::TcpState::{self, *};
+use crate::addr::{FlowKey, Key4, Key6, from_ip};
+use crate::decode::{Kind, Summary, flag};
+use crate::os::{Os, Profile};
+use crate::report::{HostView, Store};
+use crate::stats::TcpCounters;
+use std::net::IpAddr;
+
+const US: u64 = 1_000;
+const MS: u64 = 1_000 * US;
+const SEC: u64 = 1_000 * MS;
+/// Capture time of every test's first segment.
+const T0: u64 = 1_700_000_000 * SEC;
+
+/// Capture time `n` milliseconds after `T0`.
+fn ms(n: u64) -> u64 {
+    T0 + n * MS
+}
+
+/// Side of the client (the lower address, so side 0 of the flow key) and of the server.
+const C: usize = 0;
+const S: usize = 1;
+
+const ISN_C: u32 = 1000;
+const ISN_S: u32 = 5000;
+
+/// One segment (or the ICMP error quoting one), built field by field.
+#[derive(Clone, Copy, Debug)]
+struct Seg(Summary);
+
+impl Seg {
+    fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Seg {
+        let (s, v6) = from_ip(src);
+        let (d, _) = from_ip(dst);
+        Seg(Summary { src: s, dst: d, sport, dport, v6, kind: Kind::Tcp, ..Default::default() })
+    }
+
+    fn flags(mut self, f: u8) -> Seg {
+        self.0.flags |= f;
+        self
+    }
+
+    fn syn(self) -> Seg {
+        self.flags(flag::SYN)
+    }
+
+    fn fin(self) -> Seg {
+        self.flags(flag::FIN)
+    }
+
+    fn rst(self) -> Seg {
+        self.flags(flag::RST)
+    }
+
+    fn seq(mut self, n: u32) -> Seg {
+        self.0.seq = n;
+        self
+    }
+
+    /// Sets the ACK flag and the acknowledgment number.
+    fn ack(mut self, n: u32) -> Seg {
+        self.0.ack = n;
+        self.flags(flag::ACK)
+    }
+
+    /// `n` bytes of payload (with PSH, as a sender's last segment of a write has).
+    fn data(mut self, n: u32) -> Seg {
+        self.0.payload_len = n;
+        self.flags(flag::PSH)
+    }
+
+    fn at(mut self, ts: u64) -> Seg {
+        self.0.ts = ts;
+        self
+    }
+
+    /// The ICMP error (`typ`, `code`) quoting this segment: as the decoder
+    /// reports it, addresses, ports, sequence number and flags are the quoted
+    /// segment's as its sender sent it; the ACK number is not quoted.
+    fn icmp(mut self, typ: u8, code: u8) -> Seg {
+        self.0.kind = Kind::IcmpError;
+        self.0.icmp_type = typ;
+        self.0.icmp_code = code;
+        self.0.ack = 0;
+        self.0.payload_len = 0;
+        self
+    }
+
+    /// Which side of the flow key sent it, as the shard decides.
+    fn side(&self) -> usize {
+        let s = &self.0;
+        if s.v6 {
+            Key6::canonical(&s.src, &s.dst, s.sport, s.dport).1
+        } else {
+            Key4::canonical(&s.src, &s.dst, s.sport, s.dport).1
+        }
+    }
+}
+
+/// The 4-tuple of a test connection.
+#[derive(Clone, Copy, Debug)]
+struct Tuple {
+    client: IpAddr,
+    cport: u16,
+    server: IpAddr,
+    sport: u16,
+}
+
+impl Tuple {
+    fn new(client: &str, cport: u16, server: &str, sport: u16) -> Tuple {
+        let t = Tuple { client: client.parse().unwrap(), cport, server: server.parse().unwrap(), sport };
+        assert_eq!(t.c().side(), C, "the client must be side 0 of the flow key");
+        t
+    }
+
+    fn v4() -> Tuple {
+        Tuple::new("10.0.0.1", 40000, "10.0.0.2", 80)
+    }
+
+    fn v6() -> Tuple {
+        Tuple::new("fd00::1", 40000, "fd00::2", 443)
+    }
+
+    /// A segment from the client to the server.
+    fn c(&self) -> Seg {
+        Seg::new(self.client, self.cport, self.server, self.sport)
+    }
+
+    /// A segment from the server to the client.
+    fn s(&self) -> Seg {
+        Seg::new(self.server, self.sport, self.client, self.cport)
+    }
+}
+
+/// A [`Conn`] driven directly: the first segment creates it, as in the shard,
+/// and each segment is applied from its sender's side.
+struct Wire {
+    conn: Option<Conn>,
+    profile: Profile,
+}
+
+impl Wire {
+    fn new() -> Wire {
+        Wire { conn: None, profile: Profile::new(Os::Linux) }
+    }
+
+    fn feed(&mut self, seg: Seg) -> Outcome {
+        let s = seg.0;
+        assert_eq!(s.kind, Kind::Tcp);
+        let d = seg.side();
+        self.conn.get_or_insert_with(|| Conn::first(&s)).segment(d, &s, s.ts)
+    }
+
+    fn icmp(&mut self, seg: Seg) {
+        let s = seg.0;
+        assert_eq!(s.kind, Kind::IcmpError);
+        let d = seg.side();
+        self.conn.as_mut().expect("ICMP error before any segment").icmp_error(d, &s, s.ts, &self.profile);
+    }
+
+    fn conn(&self) -> &Conn {
+        self.conn.as_ref().expect("no segment fed yet")
+    }
+
+    fn ep(&self, side: usize) -> &Endpoint {
+        &self.conn().ep[side]
+    }
+}
+
+/// An endpoint's MIB events, compared in one line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Mib {
+    active: u8,
+    passive: u8,
+    fails: u8,
+    resets: u8,
+}
+
+const NONE: Mib = Mib { active: 0, passive: 0, fails: 0, resets: 0 };
+const ACTIVE: Mib = Mib { active: 1, ..NONE };
+const PASSIVE: Mib = Mib { passive: 1, ..NONE };
+
+impl Mib {
+    fn of(e: &Endpoint) -> Mib {
+        Mib { active: e.active_opens, passive: e.passive_opens, fails: e.attempt_fails, resets: e.estab_resets }
+    }
+}
+
+/// What an endpoint sent: frames, retransmissions among them, SYN-ACKs sent
+/// again, and the MIB's Segments Sent.
+#[derive(Debug, PartialEq, Eq)]
+struct Tx {
+    segs: u32,
+    rexmits: u32,
+    synack_rexmits: u16,
+    out: u64,
+}
+
+impl Tx {
+    fn of(e: &Endpoint) -> Tx {
+        Tx { segs: e.segments, rexmits: e.retransmits, synack_rexmits: e.synack_rexmits, out: e.out_segs() }
+    }
+}
+
+fn tx(segs: u32, rexmits: u32, synack_rexmits: u16, out: u64) -> Tx {
+    Tx { segs, rexmits, synack_rexmits, out }
+}
+
+#[track_caller]
+fn states(w: &Wire, client: TcpState, server: TcpState) {
+    assert_eq!((w.ep(C).state, w.ep(S).state), (client, server), "(client, server) states");
+}
+
+#[track_caller]
+fn mibs(w: &Wire, client: Mib, server: Mib) {
+    assert_eq!((Mib::of(w.ep(C)), Mib::of(w.ep(S))), (client, server), "(client, server) MIB events");
+}
+
+/// SYN, SYN-ACK, ACK at `T0`, +1 ms and +2 ms.
+fn handshake(w: &mut Wire, t: &Tuple) {
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(2)));
+}
+
+/// An IPv4 connection with its handshake done: the client's next sequence
+/// number is `ISN_C + 1`, the server's `ISN_S + 1`.
+fn established() -> (Wire, Tuple) {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    handshake(&mut w, &t);
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+    (w, t)
+}
+
+fn linux_shard() -> Shard {
+    Shard::new(Profile::new(Os::Linux), Interest::All, 1 << 16)
+}
+
+fn process(sh: &mut Shard, segs: &[Seg]) {
+    for s in segs {
+        sh.process(&s.0);
+    }
+}
+
+/// What a view of host `ip` shows now: a fresh store, one publish.
+fn view(sh: &Shard, ip: IpAddr) -> HostView {
+    let store = Store::new();
+    sh.publish(&store);
+    HostView::build(&store, &[ip])
+}
+
+/// A view's rows as (local port, foreign port, state).
+fn rows(h: &HostView) -> Vec<(u16, u16, TcpState)> {
+    h.rows.iter().map(|(_, r)| (r.local_port, r.foreign_port, r.state)).collect()
+}
+
+/// The handshake and an active close by the client, which ends in TIME_WAIT
+/// at `ms(12)` while the server is gone.
+fn client_closes(t: &Tuple) -> Vec<Seg> {
+    vec![
+        t.c().syn().seq(ISN_C).at(ms(0)),
+        t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)),
+        t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(2)),
+        t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)),
+        t.s().fin().seq(ISN_S + 1).ack(ISN_C + 2).at(ms(11)),
+        t.c().seq(ISN_C + 2).ack(ISN_S + 2).at(ms(12)),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// Opening
+// ---------------------------------------------------------------------------
+
+#[test]
+fn active_open_counts_at_syn_and_passive_open_only_at_final_ack() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+
+    let out = w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    assert!(!out.listener);
+    states(&w, SynSent, Unknown);
+    mibs(&w, ACTIVE, NONE);
+
+    let out = w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
+    assert!(out.listener, "a SYN answered with a SYN-ACK shows a listener");
+    states(&w, Established, SynRcvd);
+    // A request socket is no passive open yet: the final ACK creates the child.
+    mibs(&w, ACTIVE, NONE);
+
+    let out = w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(2)));
+    assert!(!out.listener);
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+    assert_eq!(Tx::of(w.ep(C)), tx(2, 0, 0, 2));
+    assert_eq!(Tx::of(w.ep(S)), tx(1, 0, 0, 1));
+    assert!(!w.conn().midstream);
+}
+
+#[test]
+fn shard_publishes_listener_rows_and_counters_of_a_handshake() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+
+    process(&mut sh, &[t.c().syn().seq(ISN_C).at(ms(0))]);
+    let srv = view(&sh, t.server);
+    assert!(srv.listeners.is_empty(), "no listener before it answers");
+    assert!(rows(&srv).is_empty(), "a SYN alone leaves the server no row");
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, SynSent)]);
+
+    process(&mut sh, &[t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1))]);
+    let srv = view(&sh, t.server);
+    assert_eq!(srv.listeners, [(t.server, 80)]);
+    assert_eq!(rows(&srv), [(80, 40000, SynRcvd)]);
+    assert_eq!(srv.tcp_v4.passive_opens, 0);
+
+    process(&mut sh, &[t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(2))]);
+    let srv = view(&sh, t.server);
+    assert_eq!(srv.listeners, [(t.server, 80)], "the listener stays after the handshake");
+    assert_eq!(rows(&srv), [(80, 40000, Established)]);
+    assert_eq!(
+        srv.tcp_v4,
+        TcpCounters {
+            passive_opens: 1,
+            current_connections: 1,
+            segments_received: 2,
+            segments_sent: 1,
+            ..Default::default()
+        }
+    );
+    let cli = view(&sh, t.client);
+    assert!(cli.listeners.is_empty());
+    assert_eq!(rows(&cli), [(40000, 80, Established)]);
+    assert_eq!(
+        cli.tcp_v4,
+        TcpCounters {
+            active_opens: 1,
+            current_connections: 1,
+            segments_received: 1,
+            segments_sent: 2,
+            ..Default::default()
+        }
+    );
+    assert_eq!(cli.tcp_v6, TcpCounters::default());
+
+    let (conn, dir) = sh.conn(t.client, t.cport, t.server, t.sport).expect("tracked");
+    assert_eq!(dir, C);
+    assert_eq!((conn.ep[C].state, conn.ep[S].state), (Established, Established));
+    let (_, dir) = sh.conn(t.server, t.sport, t.client, t.cport).expect("tracked");
+    assert_eq!(dir, S);
+}
+
+#[test]
+fn shard_ipv6_handshake_counts_in_tcp_v6() {
+    let t = Tuple::v6();
+    let mut sh = linux_shard();
+    process(
+        &mut sh,
+        &[
+            t.c().syn().seq(ISN_C).at(ms(0)),
+            t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)),
+            t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(2)),
+        ],
+    );
+    let srv = view(&sh, t.server);
+    assert_eq!(srv.listeners, [(t.server, 443)]);
+    assert_eq!(rows(&srv), [(443, 40000, Established)]);
+    assert_eq!(srv.tcp_v4, TcpCounters::default());
+    assert_eq!(
+        srv.tcp_v6,
+        TcpCounters {
+            passive_opens: 1,
+            current_connections: 1,
+            segments_received: 2,
+            segments_sent: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(view(&sh, t.client).tcp_v6.active_opens, 1);
+}
+
+#[test]
+fn syn_retransmission_is_a_retransmit_not_a_segment_sent_nor_a_second_open() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    assert_eq!(Tx::of(w.ep(C)), tx(1, 0, 0, 1));
+
+    w.feed(t.c().syn().seq(ISN_C).at(ms(1000)));
+    states(&w, SynSent, Unknown);
+    mibs(&w, ACTIVE, NONE);
+    assert_eq!(Tx::of(w.ep(C)), tx(2, 1, 0, 1));
+
+    w.feed(t.c().syn().seq(ISN_C).at(ms(3000)));
+    mibs(&w, ACTIVE, NONE);
+    assert_eq!(Tx::of(w.ep(C)), tx(3, 2, 0, 1));
+
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(3001)));
+    states(&w, Established, SynRcvd);
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(3002)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+    assert_eq!(Tx::of(w.ep(C)), tx(4, 2, 0, 2));
+}
+
+#[test]
+fn synack_retransmission_counts_in_both_out_segs_and_retransmits() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
+    assert_eq!(Tx::of(w.ep(S)), tx(1, 0, 0, 1));
+
+    // The request timer resends the SYN-ACK (tcp_make_synack counts every one in OutSegs).
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1001)));
+    states(&w, Established, SynRcvd);
+    mibs(&w, ACTIVE, NONE);
+    assert_eq!(Tx::of(w.ep(S)), tx(2, 1, 1, 2));
+
+    // The client never got them: it resends its SYN and is connecting again.
+    w.feed(t.c().syn().seq(ISN_C).at(ms(1002)));
+    states(&w, SynSent, SynRcvd);
+    mibs(&w, ACTIVE, NONE);
+    assert_eq!(Tx::of(w.ep(C)), tx(2, 1, 0, 1));
+
+    // The duplicate SYN draws another SYN-ACK.
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1003)));
+    states(&w, Established, SynRcvd);
+    assert_eq!(Tx::of(w.ep(S)), tx(3, 2, 2, 3));
+
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(1004)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+    assert_eq!(Tx::of(w.ep(C)), tx(3, 1, 0, 2));
+    assert_eq!(Tx::of(w.ep(S)), tx(3, 2, 2, 3));
+}
+
+#[test]
+fn data_segment_completes_the_handshake_when_the_final_ack_was_lost() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
+    states(&w, Established, SynRcvd);
+
+    // The pure ACK never made it to the capture; the first data segment carries the same ACK.
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(100).at(ms(5)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+    assert_eq!(w.ep(S).rcv_nxt, ISN_C + 101);
+    assert_eq!(Tx::of(w.ep(C)), tx(2, 0, 0, 2));
+
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 101).at(ms(6)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn ack_with_the_wrong_number_does_not_complete_the_handshake() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 7).at(ms(2)));
+    states(&w, Established, SynRcvd);
+    mibs(&w, ACTIVE, NONE);
+}
+
+#[test]
+fn simultaneous_open_counts_two_active_opens_and_no_passive_open() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    states(&w, SynSent, Unknown);
+
+    // The server's own SYN crossed the client's.
+    let out = w.feed(t.s().syn().seq(ISN_S).at(ms(1)));
+    assert!(!out.listener);
+    states(&w, SynRcvd, SynSent);
+    mibs(&w, ACTIVE, ACTIVE);
+
+    // Each answers the other's SYN with a SYN-ACK that re-sends its own SYN.
+    let out = w.feed(t.c().syn().seq(ISN_C).ack(ISN_S + 1).at(ms(2)));
+    assert!(!out.listener, "a connecting socket answering a SYN is no listener");
+    states(&w, SynRcvd, Established);
+    let out = w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(3)));
+    assert!(!out.listener);
+    states(&w, Established, Established);
+    // No request socket, no child: neither side counts a passive open.
+    mibs(&w, ACTIVE, ACTIVE);
+    assert!(!w.conn().midstream);
+}
+
+// ---------------------------------------------------------------------------
+// Refused and reset handshakes
+// ---------------------------------------------------------------------------
+
+#[test]
+fn syn_refused_by_rst_ack_of_the_isn_fails_the_attempt() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().rst().seq(0).ack(ISN_C + 1).at(ms(1)));
+    states(&w, Closed, Closed);
+    mibs(&w, Mib { active: 1, fails: 1, ..NONE }, NONE);
+    assert!(!w.conn().has_rows());
+    // The reset for a closed port counts in the refusing host's OutSegs.
+    assert_eq!(Tx::of(w.ep(S)), tx(1, 0, 0, 1));
+    assert_eq!(Tx::of(w.ep(C)), tx(1, 0, 0, 1));
+}
+
+#[test]
+fn rst_that_does_not_ack_the_syn_is_ignored_in_syn_sent() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+
+    w.feed(t.s().rst().seq(0).ack(ISN_C + 2).at(ms(1)));
+    assert_eq!(w.ep(C).state, SynSent);
+    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+
+    w.feed(t.s().rst().seq(0).ack(ISN_C).at(ms(2)));
+    assert_eq!(w.ep(C).state, SynSent);
+
+    // RFC 9293: in SYN-SENT a RST without ACK is dropped.
+    w.feed(t.s().rst().seq(ISN_C + 1).at(ms(3)));
+    assert_eq!(w.ep(C).state, SynSent);
+    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+
+    w.feed(t.s().rst().seq(0).ack(ISN_C + 1).at(ms(4)));
+    assert_eq!(w.ep(C).state, Closed);
+    assert_eq!(Mib::of(w.ep(C)), Mib { active: 1, fails: 1, ..NONE });
+}
+
+#[test]
+fn shard_refused_connect_publishes_failed_attempt_and_no_listener() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    process(&mut sh, &[t.c().syn().seq(ISN_C).at(ms(0)), t.s().rst().seq(0).ack(ISN_C + 1).at(ms(1))]);
+    let cli = view(&sh, t.client);
+    assert!(rows(&cli).is_empty());
+    assert_eq!(
+        cli.tcp_v4,
+        TcpCounters {
+            active_opens: 1,
+            failed_connection_attempts: 1,
+            segments_received: 1,
+            segments_sent: 1,
+            ..Default::default()
+        }
+    );
+    let srv = view(&sh, t.server);
+    assert!(srv.listeners.is_empty(), "a port that refuses is not listening");
+    assert!(rows(&srv).is_empty());
+    assert_eq!(srv.tcp_v4, TcpCounters { segments_received: 1, segments_sent: 1, ..Default::default() });
+}
+
+#[test]
+fn embryonic_reset_closes_syn_rcvd_and_fails_the_attempt() {
+    // The oracle's `resets` case: the client's firewall drops the SYN-ACKs, the
+    // client gives up, and its host answers the next SYN-ACK with a socket-less
+    // RST: seq = the SYN-ACK's ACK number, no ACK flag (tcp_v4_send_reset).
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1001)));
+    states(&w, Established, SynRcvd);
+    assert_eq!(w.ep(S).rcv_nxt, ISN_C + 1);
+
+    w.feed(t.c().rst().seq(ISN_C + 1).at(ms(1002)));
+    // Only the request socket counts (tcp_check_req → AttemptFails). The client
+    // had no socket left: its close() in SYN_SENT counted nothing, and a bare RST
+    // is no abort of an established connection (those carry ACK).
+    states(&w, Closed, Closed);
+    mibs(&w, ACTIVE, Mib { fails: 1, ..NONE });
+    assert!(!w.conn().has_rows());
+    assert_eq!(Tx::of(w.ep(S)), tx(2, 1, 1, 2));
+    assert_eq!(Tx::of(w.ep(C)), tx(2, 0, 0, 2));
+}
+
+#[test]
+fn socket_less_rst_from_a_client_still_in_syn_sent_closes_it_uncounted() {
+    // As above, but the client had resent its SYN (the capture shows it connecting
+    // again) and the capture missed the SYN-ACK its host then answers. A RST at its
+    // snd_nxt answers an acceptable SYN-ACK, which a live SYN_SENT socket would have
+    // taken (it resets only an unacceptable one, at that one's ACK number): the
+    // socket is gone.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
+    w.feed(t.c().syn().seq(ISN_C).at(ms(1000)));
+    states(&w, SynSent, SynRcvd);
+
+    w.feed(t.c().rst().seq(ISN_C + 1).at(ms(3002)));
+    states(&w, Closed, Closed);
+    mibs(&w, ACTIVE, Mib { fails: 1, ..NONE });
+    assert!(!w.conn().has_rows());
+}
+
+#[test]
+fn syn_sent_socket_resetting_a_bad_synack_stays_connecting() {
+    // A SYN-ACK that acknowledges something else draws a RST at its ACK number;
+    // the connecting socket goes on (tcp_rcv_synsent_state_process).
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 50).at(ms(1)));
+    assert_eq!(w.ep(C).state, SynSent);
+    w.feed(t.c().rst().seq(ISN_C + 50).at(ms(2)));
+    assert_eq!(w.ep(C).state, SynSent);
+    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+}
+
+#[test]
+fn out_of_window_rst_leaves_the_request_socket() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
+    w.feed(t.c().rst().seq(ISN_C + 1 + 1_000_000).at(ms(2)));
+    assert_eq!(w.ep(S).state, SynRcvd);
+    assert_eq!(Mib::of(w.ep(S)), NONE);
+    // A RST whose ACK is not the SYN-ACK's is not for this request either.
+    w.feed(t.c().rst().seq(ISN_C + 1).ack(ISN_S + 9).at(ms(3)));
+    assert_eq!(w.ep(S).state, SynRcvd);
+    assert_eq!(Mib::of(w.ep(S)), NONE);
+}
+
+// ---------------------------------------------------------------------------
+// Closing
+// ---------------------------------------------------------------------------
+
+#[test]
+fn active_close_fin_wait_1_fin_wait_2_time_wait_and_passive_close_to_closed() {
+    let (mut w, t) = established();
+
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    states(&w, FinWait1, CloseWait);
+
+    // Data the server sent before the FIN reached it: its ACK does not cover the FIN.
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 1).data(50).at(ms(11)));
+    states(&w, FinWait1, CloseWait);
+
+    w.feed(t.s().seq(ISN_S + 51).ack(ISN_C + 2).at(ms(12)));
+    states(&w, FinWait2, CloseWait);
+
+    w.feed(t.s().fin().seq(ISN_S + 51).ack(ISN_C + 2).at(ms(20)));
+    states(&w, TimeWait, LastAck);
+
+    w.feed(t.c().seq(ISN_C + 2).ack(ISN_S + 52).at(ms(21)));
+    states(&w, TimeWait, Closed);
+    mibs(&w, ACTIVE, PASSIVE);
+    assert_eq!(w.ep(C).state_ts, ms(20), "TIME_WAIT entered at the peer's FIN");
+    assert_eq!(Tx::of(w.ep(C)), tx(4, 0, 0, 4));
+    assert_eq!(Tx::of(w.ep(S)), tx(4, 0, 0, 4));
+}
+
+#[test]
+fn fin_ack_that_also_acks_our_fin_goes_from_fin_wait_1_straight_to_time_wait() {
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    states(&w, FinWait1, CloseWait);
+
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 2).at(ms(11)));
+    states(&w, TimeWait, LastAck);
+
+    w.feed(t.c().seq(ISN_C + 2).ack(ISN_S + 2).at(ms(12)));
+    states(&w, TimeWait, Closed);
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn peer_fin_that_does_not_ack_ours_goes_through_closing() {
+    // Simultaneous close: the server's FIN left before the client's FIN reached
+    // it, so it acknowledges only up to the client's FIN. Both sides closed
+    // first, so both are active closers: neither ever is in CLOSE_WAIT/LAST_ACK.
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    states(&w, FinWait1, CloseWait);
+
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).at(ms(11)));
+    states(&w, Closing, Closing);
+
+    // Each acknowledges the other's FIN.
+    w.feed(t.c().seq(ISN_C + 2).ack(ISN_S + 2).at(ms(12)));
+    states(&w, Closing, TimeWait);
+    w.feed(t.s().seq(ISN_S + 2).ack(ISN_C + 2).at(ms(13)));
+    states(&w, TimeWait, TimeWait);
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn closing_waits_for_the_ack_of_our_fin_retransmission() {
+    // The oracle's `halfclose` CLOSING: the peer drops the client's FIN, then
+    // half-closes itself; the client gets the peer's FIN with no ACK of its own.
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).at(ms(20)));
+    assert_eq!(w.ep(C).state, Closing);
+
+    // The client acknowledges the peer's FIN (and resends its own with it).
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 2).at(ms(21)));
+    assert_eq!(w.ep(C).state, Closing);
+    assert_eq!(Tx::of(w.ep(C)), tx(4, 1, 0, 3), "the FIN resent is a retransmission");
+
+    // A duplicate ACK that still does not cover the FIN changes nothing.
+    w.feed(t.s().seq(ISN_S + 2).ack(ISN_C + 1).at(ms(22)));
+    assert_eq!(w.ep(C).state, Closing);
+
+    w.feed(t.s().seq(ISN_S + 2).ack(ISN_C + 2).at(ms(30)));
+    assert_eq!(w.ep(C).state, TimeWait);
+    assert_eq!(w.ep(C).state_ts, ms(30));
+    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+}
+
+#[test]
+fn out_of_order_fin_waits_for_the_gap_before_close_wait() {
+    // The client's 100 bytes were lost before the capture point; its FIN behind
+    // them arrives first, then the data is resent.
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 101).ack(ISN_S + 1).at(ms(10)));
+    states(&w, FinWait1, Established);
+    assert_eq!(w.ep(S).rcv_nxt, ISN_C + 1);
+
+    // The server can only acknowledge what precedes the hole.
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 1).at(ms(11)));
+    states(&w, FinWait1, Established);
+
+    // Half the hole filled: still a hole.
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(50).at(ms(20)));
+    states(&w, FinWait1, Established);
+    assert_eq!(w.ep(S).rcv_nxt, ISN_C + 51);
+
+    w.feed(t.c().seq(ISN_C + 51).ack(ISN_S + 1).data(50).at(ms(21)));
+    states(&w, FinWait1, CloseWait);
+    assert_eq!(w.ep(S).rcv_nxt, ISN_C + 102, "the FIN is taken once the hole is filled");
+    // From the capture point the data came after the FIN that follows it: by the
+    // sequence rule it re-sends sequence space the client had already used.
+    assert_eq!(Tx::of(w.ep(C)), tx(5, 2, 0, 3));
+
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 102).at(ms(22)));
+    states(&w, FinWait2, CloseWait);
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn out_of_order_fin_is_taken_when_the_receiver_acks_it() {
+    // The capture missed the data before the FIN altogether; the receiver's ACK
+    // of the FIN shows it has everything.
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 101).ack(ISN_S + 1).at(ms(10)));
+    states(&w, FinWait1, Established);
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 102).at(ms(11)));
+    states(&w, FinWait2, CloseWait);
+    assert_eq!(w.ep(S).rcv_nxt, ISN_C + 102);
+}
+
+// ---------------------------------------------------------------------------
+// Resets of synchronized connections
+// ---------------------------------------------------------------------------
+
+#[test]
+fn rst_in_established_is_accepted_only_at_rcv_nxt() {
+    let (mut w, t) = established();
+    // The server sent 100 bytes the capture never saw (lost upstream), then aborted:
+    // its RST is at its own snd_nxt, beyond what the client expects (RFC 5961).
+    w.feed(t.s().rst().ack(ISN_C + 1).seq(ISN_S + 101).at(ms(10)));
+    assert_eq!(w.ep(C).state, Established);
+    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+    // The sender aborted its own established connection whatever the peer makes of it.
+    assert_eq!(w.ep(S).state, Closed);
+    assert_eq!(Mib::of(w.ep(S)), Mib { passive: 1, resets: 1, ..NONE });
+
+    // rcv_nxt - 1 is not acceptable in ESTABLISHED either.
+    w.feed(t.s().rst().seq(ISN_S).at(ms(11)));
+    assert_eq!(w.ep(C).state, Established);
+
+    // The client's challenge ACK reaches a host with no socket, which resets at
+    // the ACK number: exactly rcv_nxt.
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(12)));
+    assert_eq!(w.ep(C).state, Established);
+    w.feed(t.s().rst().seq(ISN_S + 1).at(ms(13)));
+    states(&w, Closed, Closed);
+    mibs(&w, Mib { active: 1, resets: 1, ..NONE }, Mib { passive: 1, resets: 1, ..NONE });
+}
+
+#[test]
+fn rst_received_at_rcv_nxt_in_established_counts_an_estab_reset() {
+    let (mut w, t) = established();
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 1).data(10).at(ms(10)));
+    w.feed(t.s().rst().seq(ISN_S + 11).ack(ISN_C + 1).at(ms(11)));
+    states(&w, Closed, Closed);
+    mibs(&w, Mib { active: 1, resets: 1, ..NONE }, Mib { passive: 1, resets: 1, ..NONE });
+    assert!(!w.conn().has_rows());
+}
+
+#[test]
+fn rst_sent_in_established_counts_for_the_sender_too() {
+    let (mut w, t) = established();
+    // SO_LINGER {1, 0} close by the client: RST|ACK at its snd_nxt.
+    w.feed(t.c().rst().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    states(&w, Closed, Closed);
+    mibs(&w, Mib { active: 1, resets: 1, ..NONE }, Mib { passive: 1, resets: 1, ..NONE });
+    // A RST is a segment sent, never a retransmission.
+    assert_eq!(Tx::of(w.ep(C)), tx(3, 0, 0, 3));
+}
+
+#[test]
+fn rst_sent_in_close_wait_counts_for_the_sender_and_closes_fin_wait_2_uncounted() {
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 2).at(ms(11)));
+    states(&w, FinWait2, CloseWait);
+
+    w.feed(t.s().rst().seq(ISN_S + 1).ack(ISN_C + 2).at(ms(20)));
+    states(&w, Closed, Closed);
+    // CLOSE_WAIT → CLOSED counts for the server; a RST in FIN_WAIT_2 does not.
+    mibs(&w, ACTIVE, Mib { passive: 1, resets: 1, ..NONE });
+}
+
+#[test]
+fn rst_received_in_close_wait_counts_an_estab_reset() {
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 2).at(ms(11)));
+    w.feed(t.c().rst().seq(ISN_C + 2).ack(ISN_S + 1).at(ms(20)));
+    states(&w, Closed, Closed);
+    // The client sent it from FIN_WAIT_2: not counted there.
+    mibs(&w, ACTIVE, Mib { passive: 1, resets: 1, ..NONE });
+}
+
+#[test]
+fn rst_at_rcv_nxt_minus_one_is_accepted_in_close_wait() {
+    // tcp_reset_check: after the peer's FIN, a RST at the FIN's own sequence
+    // number is accepted (macOS sends FIN then RST with the same seq).
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 2).at(ms(11)));
+    states(&w, FinWait2, CloseWait);
+    assert_eq!(w.ep(S).rcv_nxt, ISN_C + 2);
+
+    w.feed(t.c().rst().seq(ISN_C + 1).at(ms(12)));
+    states(&w, Closed, Closed);
+    mibs(&w, ACTIVE, Mib { passive: 1, resets: 1, ..NONE });
+}
+
+#[test]
+fn rst_at_rcv_nxt_minus_one_is_accepted_in_last_ack_uncounted() {
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 2).at(ms(11)));
+    states(&w, TimeWait, LastAck);
+
+    w.feed(t.c().rst().seq(ISN_C + 1).at(ms(12)));
+    assert_eq!(w.ep(S).state, Closed);
+    // LAST_ACK → CLOSED is no estab reset.
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn rst_at_rcv_nxt_minus_one_is_rejected_in_fin_wait_2() {
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 2).data(20).at(ms(11)));
+    states(&w, FinWait2, CloseWait);
+    assert_eq!(w.ep(C).rcv_nxt, ISN_S + 21);
+
+    // No FIN from the server yet: only rcv_nxt itself is acceptable.
+    w.feed(t.s().rst().seq(ISN_S + 20).at(ms(12)));
+    assert_eq!(w.ep(C).state, FinWait2);
+    w.feed(t.s().rst().seq(ISN_S + 21).at(ms(13)));
+    assert_eq!(w.ep(C).state, Closed);
+    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+}
+
+#[test]
+fn rst_in_time_wait_at_rcv_nxt_closes_it() {
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 2).at(ms(11)));
+    states(&w, TimeWait, LastAck);
+    w.feed(t.s().rst().seq(ISN_S + 1).at(ms(12)));
+    assert_eq!(w.ep(C).state, TimeWait, "a RST before rcv_nxt is no TIME_WAIT assassination");
+    w.feed(t.s().rst().seq(ISN_S + 2).at(ms(13)));
+    assert_eq!(w.ep(C).state, Closed);
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+// ---------------------------------------------------------------------------
+// ICMP errors
+// ---------------------------------------------------------------------------
+
+#[test]
+fn icmp_port_unreachable_for_a_retransmitted_syn_fails_the_attempt() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    let syn = t.c().syn().seq(ISN_C);
+    w.feed(syn.at(ms(0)));
+    w.feed(syn.at(ms(1000)));
+    w.icmp(syn.icmp(3, 3).at(ms(1000) + 50 * US));
+    states(&w, Closed, Unknown);
+    mibs(&w, Mib { active: 1, fails: 1, ..NONE }, NONE);
+    assert!(!w.conn().has_rows());
+}
+
+#[test]
+fn icmp_port_unreachable_right_after_the_first_syn_is_a_soft_error() {
+    // On the first SYN, connect() still holds the socket lock when the ICMP
+    // arrives: only sk_err_soft is set, nothing is counted.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    let syn = t.c().syn().seq(ISN_C);
+    w.feed(syn.at(ms(0)));
+    w.icmp(syn.icmp(3, 3).at(ms(0) + 50 * US));
+    states(&w, Closed, Unknown);
+    mibs(&w, ACTIVE, NONE);
+    assert!(!w.conn().has_rows());
+
+    // connect() had not given up: its timer resends the SYN, with no new open.
+    w.feed(syn.at(ms(1000)));
+    states(&w, SynSent, Unknown);
+    mibs(&w, ACTIVE, NONE);
+    assert_eq!(Tx::of(w.ep(C)), tx(2, 1, 0, 1));
+
+    // The error for the retransmission is processed unlocked: a hard failure.
+    w.icmp(syn.icmp(3, 3).at(ms(1000) + 50 * US));
+    states(&w, Closed, Unknown);
+    mibs(&w, Mib { active: 1, fails: 1, ..NONE }, NONE);
+}
+
+#[test]
+fn icmp_port_unreachable_outside_the_soft_window_fails_the_attempt() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    let syn = t.c().syn().seq(ISN_C);
+    w.feed(syn.at(ms(0)));
+    w.icmp(syn.icmp(3, 3).at(ms(0) + 100 * US));
+    assert_eq!(w.ep(C).state, Closed);
+    assert_eq!(Mib::of(w.ep(C)), Mib { active: 1, fails: 1, ..NONE });
+}
+
+#[test]
+fn icmp_frag_needed_and_errors_for_other_segments_change_nothing() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    let syn = t.c().syn().seq(ISN_C);
+    w.feed(syn.at(ms(0)));
+    w.feed(syn.at(ms(1000)));
+    // Fragmentation needed only lowers the path MTU.
+    w.icmp(syn.icmp(3, 4).at(ms(1001)));
+    states(&w, SynSent, Unknown);
+    mibs(&w, ACTIVE, NONE);
+    // An error quoting some other sequence number is not about this SYN.
+    w.icmp(t.c().syn().seq(ISN_C + 77).icmp(3, 3).at(ms(1002)));
+    states(&w, SynSent, Unknown);
+    mibs(&w, ACTIVE, NONE);
+
+    // A synchronized connection only notes hard errors.
+    let (mut w, t) = established();
+    w.icmp(t.c().seq(ISN_C + 1).icmp(3, 3).at(ms(10)));
+    w.icmp(t.c().seq(ISN_C).icmp(3, 1).at(ms(11)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn shard_icmpv6_port_unreachable_fails_the_attempt_and_packet_too_big_does_not() {
+    let t = Tuple::v6();
+    let mut sh = linux_shard();
+    let syn = t.c().syn().seq(ISN_C);
+    process(&mut sh, &[syn.at(ms(0)), syn.at(ms(1000)), syn.icmp(2, 0).at(ms(1001))]);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 443, SynSent)]);
+    process(&mut sh, &[syn.icmp(1, 4).at(ms(1002))]);
+    let cli = view(&sh, t.client);
+    assert!(rows(&cli).is_empty());
+    assert_eq!(
+        cli.tcp_v6,
+        TcpCounters {
+            active_opens: 1,
+            failed_connection_attempts: 1,
+            segments_sent: 1,
+            segments_retransmitted: 1,
+            ..Default::default()
+        }
+    );
+    // The server's host received both SYNs; the ICMP error is not a TCP segment.
+    assert_eq!(view(&sh, t.server).tcp_v6, TcpCounters { segments_received: 2, ..Default::default() });
+}
+
+// ---------------------------------------------------------------------------
+// Mid-stream pickup
+// ---------------------------------------------------------------------------
+
+#[test]
+fn midstream_pickup_needs_traffic_both_ways_and_counts_no_open() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().seq(70_000).ack(90_000).data(100).at(ms(0)));
+    assert!(w.conn().midstream);
+    states(&w, Unknown, Unknown);
+    assert!(!w.conn().has_rows());
+
+    w.feed(t.c().seq(70_100).ack(90_000).data(100).at(ms(1)));
+    states(&w, Unknown, Unknown);
+
+    w.feed(t.s().seq(90_000).ack(70_200).data(10).at(ms(2)));
+    states(&w, Established, Established);
+    mibs(&w, NONE, NONE);
+    assert_eq!(Tx::of(w.ep(C)), tx(2, 0, 0, 2));
+
+    // It then closes like any other connection.
+    w.feed(t.c().fin().seq(70_200).ack(90_010).at(ms(3)));
+    states(&w, FinWait1, CloseWait);
+    mibs(&w, NONE, NONE);
+}
+
+#[test]
+fn shard_one_way_midstream_traffic_makes_no_rows() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    process(
+        &mut sh,
+        &[
+            t.c().seq(70_000).ack(90_000).data(100).at(ms(0)),
+            t.c().seq(70_100).ack(90_000).data(100).at(ms(1)),
+            t.c().seq(70_200).ack(90_000).at(ms(2)),
+        ],
+    );
+    let (cli, srv) = (view(&sh, t.client), view(&sh, t.server));
+    assert!(rows(&cli).is_empty());
+    assert!(rows(&srv).is_empty());
+    assert!(srv.listeners.is_empty());
+    assert_eq!(cli.tcp_v4, TcpCounters { segments_sent: 3, ..Default::default() });
+    assert_eq!(srv.tcp_v4, TcpCounters { segments_received: 3, ..Default::default() });
+}
+
+// ---------------------------------------------------------------------------
+// Retransmissions by the sequence rule
+// ---------------------------------------------------------------------------
+
+#[test]
+fn partial_overlap_beyond_snd_nxt_is_not_a_retransmission() {
+    let (mut w, t) = established();
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(100).at(ms(10)));
+    assert_eq!(w.ep(C).snd_nxt, ISN_C + 101);
+
+    // Repacketized: starts inside what was sent but ends beyond it (new data → OutSegs).
+    w.feed(t.c().seq(ISN_C + 51).ack(ISN_S + 1).data(100).at(ms(11)));
+    assert_eq!(Tx::of(w.ep(C)), tx(4, 0, 0, 4));
+    assert_eq!(w.ep(C).snd_nxt, ISN_C + 151);
+
+    // Wholly inside: a retransmission.
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(150).at(ms(12)));
+    assert_eq!(Tx::of(w.ep(C)), tx(5, 1, 0, 4));
+    w.feed(t.c().seq(ISN_C + 101).ack(ISN_S + 1).data(50).at(ms(13)));
+    assert_eq!(Tx::of(w.ep(C)), tx(6, 2, 0, 4));
+    assert_eq!(w.ep(C).snd_nxt, ISN_C + 151);
+    assert_eq!(w.ep(C).bytes, 400, "payload bytes include retransmissions");
+    states(&w, Established, Established);
+}
+
+#[test]
+fn zero_length_segments_are_never_retransmissions() {
+    let (mut w, t) = established();
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(100).at(ms(10)));
+    // A Linux keepalive probe: zero length at snd_una - 1.
+    w.feed(t.c().seq(ISN_C + 100).ack(ISN_S + 1).at(ms(20)));
+    // Duplicate ACKs, window updates.
+    w.feed(t.c().seq(ISN_C + 101).ack(ISN_S + 1).at(ms(21)));
+    w.feed(t.c().seq(ISN_C + 101).ack(ISN_S + 1).at(ms(22)));
+    assert_eq!(Tx::of(w.ep(C)), tx(6, 0, 0, 6));
+    assert_eq!(w.ep(C).snd_nxt, ISN_C + 101);
+    states(&w, Established, Established);
+}
+
+#[test]
+fn sequence_numbers_wrap_around_2_pow_32() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    let (isn_c, isn_s) = (u32::MAX, u32::MAX - 10);
+    w.feed(t.c().syn().seq(isn_c).at(ms(0)));
+    assert_eq!(w.ep(C).snd_nxt, 0);
+    w.feed(t.s().syn().seq(isn_s).ack(0).at(ms(1)));
+    states(&w, Established, SynRcvd);
+    w.feed(t.c().seq(0).ack(isn_s.wrapping_add(1)).at(ms(2)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+
+    // The server's data crosses 2^32.
+    w.feed(t.s().seq(isn_s.wrapping_add(1)).ack(0).data(100).at(ms(3)));
+    let end = isn_s.wrapping_add(101);
+    assert_eq!(end, 90);
+    assert_eq!(w.ep(S).snd_nxt, end);
+    assert_eq!(w.ep(C).rcv_nxt, end);
+    w.feed(t.s().seq(isn_s.wrapping_add(1)).ack(0).data(100).at(ms(4)));
+    w.feed(t.s().seq(u32::MAX - 2).ack(0).data(20).at(ms(5)));
+    assert_eq!(Tx::of(w.ep(S)), tx(4, 2, 0, 2));
+    w.feed(t.s().seq(end).ack(0).data(10).at(ms(6)));
+    assert_eq!(Tx::of(w.ep(S)), tx(5, 2, 0, 3));
+
+    // RST acceptance across the wrap: rcv_nxt is 100, rcv_nxt - 1 is rejected.
+    w.feed(t.s().rst().seq(end + 9).at(ms(7)));
+    assert_eq!(w.ep(C).state, Established);
+    w.feed(t.s().rst().seq(end + 10).at(ms(8)));
+    assert_eq!(w.ep(C).state, Closed);
+    assert_eq!(Mib::of(w.ep(C)), Mib { active: 1, resets: 1, ..NONE });
+}
+
+// ---------------------------------------------------------------------------
+// Timers on capture time (through the shard)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn shard_time_wait_expires_after_60s_of_capture_time() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    process(&mut sh, &client_closes(&t));
+    let tw = ms(11);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+    assert!(rows(&view(&sh, t.server)).is_empty());
+
+    sh.advance(tw + 59 * SEC);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+    sh.advance(tw + 60 * SEC - 1);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+    sh.advance(tw + 60 * SEC);
+    let cli = view(&sh, t.client);
+    assert!(rows(&cli).is_empty());
+    assert_eq!(sh.flows(), 0, "quiet for longer than the linger: forgotten");
+    // Its counters outlive it.
+    assert_eq!(
+        cli.tcp_v4,
+        TcpCounters { active_opens: 1, segments_received: 2, segments_sent: 4, ..Default::default() }
+    );
+    assert_eq!(
+        view(&sh, t.server).tcp_v4,
+        TcpCounters { passive_opens: 1, segments_received: 4, segments_sent: 2, ..Default::default() }
+    );
+}
+
+#[test]
+fn shard_time_wait_is_rearmed_by_an_ack_bearing_segment() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    process(&mut sh, &client_closes(&t));
+    let tw = ms(11);
+
+    // The server did not get the last ACK: its FIN comes again 30 s later.
+    let again = tw + 30 * SEC;
+    process(&mut sh, &[t.s().fin().seq(ISN_S + 1).ack(ISN_C + 2).at(again)]);
+    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    assert_eq!(conn.ep[C].state_ts, again);
+    assert_eq!(conn.ep[S].retransmits, 1);
+    process(&mut sh, &[t.c().seq(ISN_C + 2).ack(ISN_S + 2).at(again + MS)]);
+
+    sh.advance(tw + 60 * SEC);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)], "the first deadline no longer holds");
+    sh.advance(again + 60 * SEC - 1);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+    sh.advance(again + 60 * SEC);
+    assert!(rows(&view(&sh, t.client)).is_empty());
+
+    // A pure ACK re-arms it too.
+    let mut sh = linux_shard();
+    process(&mut sh, &client_closes(&t));
+    let again = tw + 50 * SEC;
+    process(&mut sh, &[t.s().seq(ISN_S + 2).ack(ISN_C + 2).at(again)]);
+    sh.advance(tw + 70 * SEC);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+    sh.advance(again + 60 * SEC);
+    assert!(rows(&view(&sh, t.client)).is_empty());
+}
+
+#[test]
+fn shard_windows_time_wait_lasts_240s() {
+    let t = Tuple::v4();
+    let mut sh = Shard::new(Profile::new(Os::Windows), Interest::All, 1 << 16);
+    process(&mut sh, &client_closes(&t));
+    let tw = ms(11);
+    sh.advance(tw + 60 * SEC);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+    sh.advance(tw + 239 * SEC);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+    sh.advance(tw + 240 * SEC);
+    assert!(rows(&view(&sh, t.client)).is_empty());
+}
+
+#[test]
+fn shard_syn_sent_gives_up_at_127s_and_counts_a_failed_attempt() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    // tcp_syn_retries = 6: SYNs at 0, 1, 3, 7, 15, 31 and 63 s.
+    for s in [0, 1, 3, 7, 15, 31, 63] {
+        process(&mut sh, &[t.c().syn().seq(ISN_C).at(T0 + s * SEC)]);
+    }
+    sh.advance(T0 + 127 * SEC - 1);
+    let cli = view(&sh, t.client);
+    assert_eq!(rows(&cli), [(40000, 80, SynSent)]);
+    assert_eq!(cli.tcp_v4.failed_connection_attempts, 0);
+
+    sh.advance(T0 + 127 * SEC);
+    let cli = view(&sh, t.client);
+    assert!(rows(&cli).is_empty());
+    let gave_up = TcpCounters {
+        active_opens: 1,
+        failed_connection_attempts: 1,
+        segments_sent: 1,
+        segments_retransmitted: 6,
+        ..Default::default()
+    };
+    assert_eq!(cli.tcp_v4, gave_up);
+    assert_eq!(view(&sh, t.server).tcp_v4, TcpCounters { segments_received: 7, ..Default::default() });
+
+    // Still there once the connection is forgotten.
+    sh.advance(T0 + 300 * SEC);
+    assert_eq!(sh.flows(), 0);
+    assert_eq!(view(&sh, t.client).tcp_v4, gave_up);
+}
+
+#[test]
+fn shard_syn_rcvd_expires_at_63s_without_counting() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    let first = ms(1);
+    process(&mut sh, &[t.c().syn().seq(ISN_C).at(ms(0))]);
+    // tcp_synack_retries = 5: SYN-ACKs at 0, 1, 3, 7, 15 and 31 s.
+    for s in [0, 1, 3, 7, 15, 31] {
+        process(&mut sh, &[t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(first + s * SEC)]);
+    }
+    sh.advance(first + 63 * SEC - 1);
+    assert_eq!(rows(&view(&sh, t.server)), [(80, 40000, SynRcvd)]);
+
+    sh.advance(first + 63 * SEC);
+    let srv = view(&sh, t.server);
+    assert!(rows(&srv).is_empty());
+    assert_eq!(srv.listeners, [(t.server, 80)], "the port is still a listener");
+    assert_eq!(
+        srv.tcp_v4,
+        TcpCounters { segments_received: 1, segments_sent: 6, segments_retransmitted: 5, ..Default::default() }
+    );
+}
+
+#[test]
+fn shard_refused_syn_leaves_no_timer_behind() {
+    // A closed connection is forgotten after the linger, and late timers of
+    // states it left do nothing.
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    process(&mut sh, &[t.c().syn().seq(ISN_C).at(ms(0)), t.s().rst().seq(0).ack(ISN_C + 1).at(ms(1))]);
+    assert_eq!(sh.flows(), 1);
+    sh.advance(ms(1) + 10 * SEC);
+    assert_eq!(sh.flows(), 0);
+    sh.advance(T0 + 200 * SEC);
+    let cli = view(&sh, t.client);
+    assert_eq!(cli.tcp_v4.failed_connection_attempts, 1, "the SYN_SENT give-up must not count it again");
+}
+
+// ---------------------------------------------------------------------------
+// Reuse of a 4-tuple, per-host counters
+// ---------------------------------------------------------------------------
+
+#[test]
+fn shard_new_syn_after_time_wait_starts_a_new_connection_and_keeps_old_counters() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    // The server closes first and keeps the TIME_WAIT.
+    process(
+        &mut sh,
+        &[
+            t.c().syn().seq(ISN_C).at(ms(0)),
+            t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)),
+            t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(2)),
+            t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(100).at(ms(3)),
+            t.s().fin().seq(ISN_S + 1).ack(ISN_C + 101).at(ms(4)),
+            t.c().fin().seq(ISN_C + 101).ack(ISN_S + 2).at(ms(5)),
+            t.s().seq(ISN_S + 2).ack(ISN_C + 102).at(ms(6)),
+        ],
+    );
+    assert_eq!(rows(&view(&sh, t.server)), [(80, 40000, TimeWait)]);
+    assert!(rows(&view(&sh, t.client)).is_empty());
+
+    // The client reuses its port with a new ISN 5 s later.
+    let isn2 = ISN_C + 1_000_000;
+    process(
+        &mut sh,
+        &[
+            t.c().syn().seq(isn2).at(ms(5000)),
+            t.s().syn().seq(ISN_S + 7_000_000).ack(isn2 + 1).at(ms(5001)),
+            t.c().seq(isn2 + 1).ack(ISN_S + 7_000_001).at(ms(5002)),
+        ],
+    );
+    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    assert_eq!((conn.ep[C].state, conn.ep[S].state), (Established, Established));
+    assert_eq!(conn.ep[C].isn, isn2);
+    assert_eq!((conn.ep[C].segments, conn.ep[S].segments), (2, 1), "the new connection starts from zero");
+
+    let srv = view(&sh, t.server);
+    assert_eq!(rows(&srv), [(80, 40000, Established)]);
+    assert_eq!(
+        srv.tcp_v4,
+        TcpCounters {
+            passive_opens: 2,
+            current_connections: 1,
+            segments_received: 4 + 2,
+            segments_sent: 3 + 1,
+            ..Default::default()
+        }
+    );
+    let cli = view(&sh, t.client);
+    assert_eq!(rows(&cli), [(40000, 80, Established)]);
+    assert_eq!(
+        cli.tcp_v4,
+        TcpCounters {
+            active_opens: 2,
+            current_connections: 1,
+            segments_received: 3 + 1,
+            segments_sent: 4 + 2,
+            ..Default::default()
+        }
+    );
+
+    // The old TIME_WAIT deadline passes without touching the new connection.
+    sh.advance(ms(4) + 61 * SEC);
+    assert_eq!(rows(&view(&sh, t.server)), [(80, 40000, Established)]);
+    assert_eq!(view(&sh, t.server).tcp_v4.passive_opens, 2);
+}
+
+#[test]
+fn retransmitted_syn_after_time_wait_is_not_a_new_connection() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    process(&mut sh, &client_closes(&t));
+    // The same ISN again is an old duplicate of the first SYN.
+    process(&mut sh, &[t.c().syn().seq(ISN_C).at(ms(100))]);
+    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    assert_eq!((conn.ep[C].state, conn.ep[S].state), (TimeWait, Closed));
+    assert_eq!(conn.ep[C].active_opens, 1);
+    assert_eq!(conn.ep[C].retransmits, 1);
+}
+
+#[test]
+fn shard_host_counters_include_stray_rsts_and_synack_retransmits() {
+    let t = Tuple::v4();
+    let stray: IpAddr = "10.0.0.9".parse().unwrap();
+    let mut sh = linux_shard();
+    process(
+        &mut sh,
+        &[
+            t.c().syn().seq(ISN_C).at(ms(0)),
+            t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)),
+            t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1001)),
+            t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(1002)),
+            t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(100).at(ms(1003)),
+            t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(100).at(ms(1300)),
+            t.s().seq(ISN_S + 1).ack(ISN_C + 101).at(ms(1301)),
+            // A reset for a connection nobody knows still reaches the server's stack.
+            Seg::new(stray, 5555, t.server, 80).rst().seq(42).at(ms(1400)),
+        ],
+    );
+    assert!(sh.conn(stray, 5555, t.server, 80).is_none(), "a stray RST creates no connection");
+
+    let srv = view(&sh, t.server);
+    // Sent: SYN-ACK, SYN-ACK again, ACK = 3 frames; OutSegs = 3 - 1 + 1.
+    assert_eq!(
+        srv.tcp_v4,
+        TcpCounters {
+            passive_opens: 1,
+            current_connections: 1,
+            segments_received: 4 + 1,
+            segments_sent: 3,
+            segments_retransmitted: 1,
+            ..Default::default()
+        }
+    );
+    let cli = view(&sh, t.client);
+    assert_eq!(
+        cli.tcp_v4,
+        TcpCounters {
+            active_opens: 1,
+            current_connections: 1,
+            segments_received: 3,
+            segments_sent: 3,
+            segments_retransmitted: 1,
+            ..Default::default()
+        }
+    );
+    assert_eq!(view(&sh, stray).tcp_v4, TcpCounters { segments_sent: 1, ..Default::default() });
+    // The identity the oracle checks: frames sent = OutSegs + RetransSegs − SYN-ACK retransmits.
+    assert_eq!(srv.tcp_v4.segments_sent + srv.tcp_v4.segments_retransmitted - 1, 3);
+}
