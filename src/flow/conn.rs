@@ -16,58 +16,71 @@ use crate::seq::{after, before, between};
 /// Endpoint flag bits.
 mod f {
     /// `snd_nxt` holds a sequence number this endpoint sent.
-    pub const SEQ_SET: u8 = 0x01;
+    pub const SEQ_SET: u16 = 0x01;
     /// `rcv_nxt` holds what this endpoint expects next.
-    pub const RCV_SET: u8 = 0x02;
-    /// `isn` holds this endpoint's SYN sequence number.
-    pub const ISN_SET: u8 = 0x04;
+    pub const RCV_SET: u16 = 0x02;
+    /// `isn` holds this endpoint's SYN sequence number (or, mid-stream, its first sequence number).
+    pub const ISN_SET: u16 = 0x04;
     /// This endpoint has sent its FIN (at `snd_nxt - 1`).
-    pub const FIN_SENT: u8 = 0x08;
-    /// The peer's FIN arrived out of order, at `peer_fin`; it counts once the gap is filled.
-    pub const PEER_FIN_PENDING: u8 = 0x10;
+    pub const FIN_SENT: u16 = 0x08;
+    /// The peer's FIN (at the peer's `snd_nxt - 1`) arrived out of order; it counts once the gap is filled.
+    pub const PEER_FIN_PENDING: u16 = 0x10;
     /// This endpoint sent something other than a RST.
-    pub const SENT: u8 = 0x20;
+    pub const SENT: u16 = 0x20;
     /// SYN_RCVD as a listener's request socket (its completion is a passive open).
-    pub const PASSIVE: u8 = 0x40;
+    pub const PASSIVE: u16 = 0x40;
     /// Closed by an ICMP error that Linux would only record as a soft error.
-    pub const SOFT_ERR: u8 = 0x80;
+    pub const SOFT_ERR: u16 = 0x80;
+    /// The connection was picked up without its handshake (set on both sides).
+    pub const MIDSTREAM: u16 = 0x100;
+    /// `isn` is the first sequence number seen, not a SYN's.
+    pub const BASE_ONLY: u16 = 0x200;
 }
 
 /// One side of a connection: its inferred state, sequence space and counts.
+/// Kept to 40 bytes so that an IPv4 connection fills exactly two cache lines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Endpoint {
     pub state: TcpState,
-    flags: u8,
+    /// SYN-ACKs this endpoint sent again: Linux counts every SYN-ACK in OutSegs.
+    pub synack_rexmits: u8,
+    flags: u16,
     /// MIB events of this endpoint, as the host's own kernel counts them.
     pub active_opens: u8,
     pub passive_opens: u8,
     pub attempt_fails: u8,
     pub estab_resets: u8,
-    /// SYN-ACKs this endpoint sent again: Linux counts every SYN-ACK in OutSegs.
-    pub synack_rexmits: u16,
     pub isn: u32,
     /// Highest sequence number sent plus one (the end of the sequence space used).
     pub snd_nxt: u32,
     /// Next sequence number this endpoint expects from its peer.
     pub rcv_nxt: u32,
-    peer_fin: u32,
     /// Segments sent (every frame, retransmissions included).
     pub segments: u32,
     /// Segments that resent sequence space already sent.
     pub retransmits: u32,
-    /// Payload bytes sent, retransmissions included.
-    pub bytes: u64,
     /// Capture time the current state was entered (TIME_WAIT: last re-armed).
     pub state_ts: u64,
 }
 
 impl Endpoint {
-    fn has(&self, bit: u8) -> bool {
+    fn has(&self, bit: u16) -> bool {
         self.flags & bit != 0
     }
 
-    fn set(&mut self, bit: u8) {
+    fn set(&mut self, bit: u16) {
         self.flags |= bit;
+    }
+
+    /// Payload bytes this endpoint sent, from its sequence space as Zeek
+    /// counts them (retransmissions once); `None` before it sent anything.
+    pub fn payload_bytes(&self) -> Option<u32> {
+        if !self.has(f::ISN_SET) || !self.has(f::SEQ_SET) {
+            return None;
+        }
+        let span = self.snd_nxt.wrapping_sub(self.isn);
+        let syn = !self.has(f::BASE_ONLY) as u32;
+        Some(span.saturating_sub(syn + self.has(f::FIN_SENT) as u32))
     }
 
     fn enter(&mut self, s: TcpState, now: u64) {
@@ -107,11 +120,11 @@ impl Endpoint {
         }
     }
 
-    /// `rcv_nxt` moved: a FIN waiting behind a hole may now be in order.
-    fn check_pending_fin(&mut self, now: u64) {
-        if self.has(f::PEER_FIN_PENDING) && !before(self.rcv_nxt, self.peer_fin) {
-            if !after(self.rcv_nxt, self.peer_fin) {
-                self.rcv_nxt = self.peer_fin.wrapping_add(1);
+    /// `rcv_nxt` moved: a FIN waiting behind a hole (at `peer_fin`) may now be in order.
+    fn check_pending_fin(&mut self, peer_fin: u32, now: u64) {
+        if self.has(f::PEER_FIN_PENDING) && !before(self.rcv_nxt, peer_fin) {
+            if !after(self.rcv_nxt, peer_fin) {
+                self.rcv_nxt = peer_fin.wrapping_add(1);
             }
             self.fin_arrived(now);
         }
@@ -129,14 +142,22 @@ pub struct Outcome {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Conn {
     pub ep: [Endpoint; 2],
-    /// Picked up without its handshake: no opens are counted for it.
-    pub midstream: bool,
 }
 
 impl Conn {
-    /// A connection whose first captured segment is `s`, sent by side `d`.
+    /// A connection whose first captured segment is `s`.
     pub fn first(s: &Summary) -> Conn {
-        Conn { ep: Default::default(), midstream: !s.has(flag::SYN) }
+        let mut c = Conn::default();
+        if !s.has(flag::SYN) {
+            c.ep[0].set(f::MIDSTREAM);
+            c.ep[1].set(f::MIDSTREAM);
+        }
+        c
+    }
+
+    /// Picked up without its handshake: no opens are counted for it.
+    pub fn midstream(&self) -> bool {
+        self.ep[0].has(f::MIDSTREAM)
     }
 
     pub fn has_rows(&self) -> bool {
@@ -166,7 +187,7 @@ impl Conn {
         let rst = s.has(flag::RST);
 
         // Mid-stream pickup: traffic both ways means both sides are synchronized.
-        if self.midstream
+        if snd.has(f::MIDSTREAM)
             && !rst
             && snd.state == TcpState::Unknown
             && rcv.state == TcpState::Unknown
@@ -176,16 +197,17 @@ impl Conn {
             rcv.enter(TcpState::Established, now);
         }
 
-        Self::sent(snd, s, now, &mut out);
-        Self::received(rcv, s, now);
+        // A FIN is the last sequence number its sender uses: the peer's FIN
+        // position is its snd_nxt - 1, so it need not be stored.
+        Self::sent(snd, s, rcv.snd_nxt.wrapping_sub(1), now, &mut out);
+        Self::received(rcv, s, snd.snd_nxt.wrapping_sub(1), now);
         out
     }
 
     /// The sender's side of segment `s`: sequence accounting and the
     /// transitions its own segments cause (RFC 9293 event "SEND", "CLOSE", "ABORT").
-    fn sent(e: &mut Endpoint, s: &Summary, now: u64, out: &mut Outcome) {
+    fn sent(e: &mut Endpoint, s: &Summary, peer_fin: u32, now: u64, out: &mut Outcome) {
         e.segments += 1;
-        e.bytes += s.payload_len as u64;
         let syn = s.has(flag::SYN);
         let ack = s.has(flag::ACK);
 
@@ -200,6 +222,11 @@ impl Conn {
                     e.synack_rexmits = e.synack_rexmits.saturating_add(1);
                 }
             } else {
+                if !e.has(f::SEQ_SET) && !syn {
+                    // Picked up mid-stream: sequence space is counted from here.
+                    e.isn = s.seq;
+                    e.set(f::ISN_SET | f::BASE_ONLY);
+                }
                 e.snd_nxt = end;
                 e.set(f::SEQ_SET);
             }
@@ -207,7 +234,7 @@ impl Conn {
         if ack && !s.has(flag::RST) && (!e.has(f::RCV_SET) || after(s.ack, e.rcv_nxt)) {
             e.rcv_nxt = s.ack;
             e.set(f::RCV_SET);
-            e.check_pending_fin(now);
+            e.check_pending_fin(peer_fin, now);
         }
 
         if s.has(flag::RST) {
@@ -237,6 +264,7 @@ impl Conn {
             match e.state {
                 TcpState::Unknown | TcpState::Listen => {
                     e.isn = s.seq;
+                    e.flags &= !f::BASE_ONLY;
                     e.set(f::ISN_SET);
                     e.active_opens = e.active_opens.saturating_add(1);
                     e.enter(TcpState::SynSent, now);
@@ -248,6 +276,7 @@ impl Conn {
                 }
                 TcpState::Closed => {
                     e.isn = s.seq;
+                    e.flags &= !f::BASE_ONLY;
                     e.set(f::ISN_SET);
                     e.active_opens = e.active_opens.saturating_add(1);
                     e.enter(TcpState::SynSent, now);
@@ -262,6 +291,7 @@ impl Conn {
             match e.state {
                 TcpState::Unknown | TcpState::Listen | TcpState::Closed => {
                     e.isn = s.seq;
+                    e.flags &= !f::BASE_ONLY;
                     e.set(f::ISN_SET | f::PASSIVE);
                     e.enter(TcpState::SynRcvd, now);
                     out.listener = true;
@@ -288,7 +318,7 @@ impl Conn {
     }
 
     /// The receiver's side of segment `s` (RFC 9293 "SEGMENT ARRIVES").
-    fn received(e: &mut Endpoint, s: &Summary, now: u64) {
+    fn received(e: &mut Endpoint, s: &Summary, peer_fin: u32, now: u64) {
         let syn = s.has(flag::SYN);
         let ack = s.has(flag::ACK);
 
@@ -395,11 +425,10 @@ impl Conn {
                 if in_order {
                     e.fin_arrived(now);
                 } else {
-                    e.peer_fin = s.seq.wrapping_add(s.payload_len);
                     e.set(f::PEER_FIN_PENDING);
                 }
             } else {
-                e.check_pending_fin(now);
+                e.check_pending_fin(peer_fin, now);
             }
         }
     }

@@ -61,6 +61,8 @@ pub struct Shard {
     ctx: Ctx,
     now: u64,
     next_due: u64,
+    /// Reused buffer of timer entries being handled.
+    due: Vec<Entry>,
 }
 
 /// Figures a shard reports at a barrier.
@@ -91,6 +93,7 @@ impl Shard {
             },
             now: 0,
             next_due: u64::MAX,
+            due: Vec::new(),
         }
     }
 
@@ -162,32 +165,30 @@ impl Shard {
             self.now = now;
         }
         let now = self.now;
-        // Due entries are taken a handful at a time so their connections can
-        // be prefetched together; handling one never queues another due now.
-        let mut due = [Entry { at: 0, slot: 0, generation: 0 }; 16];
-        loop {
-            let mut n = 0;
-            while n < due.len() {
-                let Some(e) = self.ctx.timers.pop_due(now) else { break };
+        // Take every due entry first (handling one never queues another due
+        // now), then work through them prefetching a few connections ahead.
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(e) = self.ctx.timers.pop_due(now) {
+            due.push(e);
+        }
+        const AHEAD: usize = 8;
+        for i in 0..due.len() {
+            if let Some(e) = due.get(i + AHEAD) {
                 if e.slot & V6_BIT != 0 {
                     self.v6.prefetch_slot(e.slot & !V6_BIT);
                 } else {
                     self.v4.prefetch_slot(e.slot);
                 }
-                due[n] = e;
-                n += 1;
             }
-            if n == 0 {
-                break;
-            }
-            for e in &due[..n] {
-                if e.slot & V6_BIT != 0 {
-                    on_timer(&mut self.v6, &mut self.ctx, e.slot & !V6_BIT, V6_BIT, e.generation, now);
-                } else {
-                    on_timer(&mut self.v4, &mut self.ctx, e.slot, 0, e.generation, now);
-                }
+            let e = due[i];
+            if e.slot & V6_BIT != 0 {
+                on_timer(&mut self.v6, &mut self.ctx, e.slot & !V6_BIT, V6_BIT, e.generation, now);
+            } else {
+                on_timer(&mut self.v4, &mut self.ctx, e.slot, 0, e.generation, now);
             }
         }
+        due.clear();
+        self.due = due;
         let idle = self.ctx.profile.idle_timeout;
         if idle > 0 && now >= self.ctx.next_idle_sweep {
             sweep_idle(&mut self.v4, &mut self.ctx, now, idle);
