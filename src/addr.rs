@@ -42,20 +42,15 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Direction-independent hash of a 4-tuple, used to pick the shard: each
-/// endpoint is hashed on its own and the two are added, so both directions
-/// land on the same worker.
+/// Direction-independent hash of a 4-tuple, used to pick the shard. Sums
+/// are symmetric, so both directions land on the same worker; one mixing
+/// step is enough to spread flows evenly (the table hash is stronger).
 #[inline]
 pub fn shard_hash(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> u64 {
-    #[inline]
-    fn endpoint(a: &RawAddr, port: u16) -> u64 {
-        let w0 = u64::from_le_bytes(a[..8].try_into().unwrap());
-        let w1 = u64::from_le_bytes(a[8..].try_into().unwrap());
-        // The port sits in bits an IPv4 address never uses; the second word is
-        // scrambled first so its bits cannot cancel the first word's.
-        mix64(w0 ^ w1.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29) ^ (port as u64) << 48)
-    }
-    endpoint(src, sport).wrapping_add(endpoint(dst, dport))
+    let w = |a: &RawAddr, i: usize| u64::from_le_bytes(a[i..i + 8].try_into().unwrap());
+    let lo = w(src, 0).wrapping_add(w(dst, 0));
+    let hi = w(src, 8).wrapping_add(w(dst, 8));
+    mix64(lo ^ hi.rotate_left(23) ^ ((sport as u64 + dport as u64) << 44))
 }
 
 /// A fast hasher for maps keyed by addresses, seeded per process so that

@@ -13,6 +13,7 @@ pub mod error;
 pub mod flow;
 pub mod os;
 pub mod pipeline;
+pub mod progress;
 pub mod report;
 pub mod seq;
 pub mod stats;

@@ -77,7 +77,8 @@ fn run(args: &Args) -> Result<(), Error> {
         interest,
         max_flows: args.max_flows.unwrap_or_else(default_max_flows).max(1),
     };
-    let replay = Replay { files: args.read.clone(), filter: args.filter.clone(), interval };
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let replay = Replay { files: args.read.clone(), filter: args.filter.clone(), interval, progress };
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

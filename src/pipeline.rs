@@ -14,10 +14,12 @@ use crate::decode::{DecodeStats, Summary};
 use crate::error::Error;
 use crate::flow::shard::{Interest, Shard, ShardStats};
 use crate::os::Profile;
+use crate::progress::Progress;
 use crate::report::{Health, Store};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 /// Summaries per batch: large enough to amortise a channel operation, small
@@ -53,6 +55,8 @@ pub struct Engine {
     acks: Receiver<ShardStats>,
     handles: Vec<JoinHandle<()>>,
     store: Arc<Store>,
+    /// Connections each shard tracks, updated after every batch (for progress).
+    gauges: Arc<Vec<AtomicU64>>,
     watermark: u64,
     last_flush: u64,
 }
@@ -61,6 +65,7 @@ impl Engine {
     pub fn new(cfg: &Config) -> Engine {
         let n = cfg.workers.max(1);
         let store = Arc::new(Store::new());
+        let gauges: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
         let (pool_tx, pool) = unbounded();
         let (ack_tx, acks) = unbounded();
         let mut senders = Vec::with_capacity(n);
@@ -69,7 +74,7 @@ impl Engine {
             let (tx, rx) = bounded::<Msg>(DEPTH);
             senders.push(tx);
             let mut shard = Shard::new(cfg.profile, cfg.interest.clone(), cfg.max_flows.div_ceil(n));
-            let (pool_tx, ack_tx, store) = (pool_tx.clone(), ack_tx.clone(), store.clone());
+            let (pool_tx, ack_tx, store, gauges) = (pool_tx.clone(), ack_tx.clone(), store.clone(), gauges.clone());
             let h = std::thread::Builder::new()
                 .name(format!("wirestat-shard-{i}"))
                 .spawn(move || {
@@ -78,6 +83,7 @@ impl Engine {
                             Msg::Batch(mut v, watermark) => {
                                 shard.process_batch(&v);
                                 shard.advance(watermark);
+                                gauges[i].store(shard.flows() as u64, Ordering::Relaxed);
                                 v.clear();
                                 let _ = pool_tx.send(v);
                             }
@@ -98,7 +104,7 @@ impl Engine {
             handles.push(h);
         }
         let pending = (0..n).map(|_| Vec::with_capacity(BATCH)).collect();
-        Engine { senders, pending, pool, acks, handles, store, watermark: 0, last_flush: 0 }
+        Engine { senders, pending, pool, acks, handles, store, gauges, watermark: 0, last_flush: 0 }
     }
 
     pub fn workers(&self) -> usize {
@@ -163,6 +169,11 @@ impl Engine {
         (self.store.clone(), stats)
     }
 
+    /// Connections tracked, as of each shard's last batch.
+    pub fn flows(&self) -> u64 {
+        self.gauges.iter().map(|g| g.load(Ordering::Relaxed)).sum()
+    }
+
     pub fn watermark(&self) -> u64 {
         self.watermark
     }
@@ -186,6 +197,8 @@ pub struct Replay {
     pub filter: Option<String>,
     /// Snapshot every this many nanoseconds of capture time (0: only at the end).
     pub interval: u64,
+    /// Show a progress line on stderr (the caller checks it is a terminal).
+    pub progress: bool,
 }
 
 /// Reads the files to the end, calling `on_snapshot` at every interval
@@ -203,7 +216,9 @@ pub fn replay(
     let mut last_ts = 0u64;
 
     let mut s = Summary::default();
+    let mut progress = Progress::with(r.progress);
     while let Some(decoded) = src.next(&mut s, &mut decode) {
+        progress.tick(decode.frames, || src.progress(), || engine.flows());
         if r.interval > 0 {
             if next_tick == 0 {
                 next_tick = s.ts - s.ts % r.interval + r.interval;
@@ -221,6 +236,7 @@ pub fn replay(
             engine.push(&s);
         }
     }
+    progress.finish();
     let (store, stats) = engine.finish(last_ts);
     let h = health(&decode, &src, &stats);
     on_snapshot(&store, &h, last_ts)?;

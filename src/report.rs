@@ -77,15 +77,7 @@ impl HostView {
                 h.tcp_v6.add(&v.tcp);
             }
         }
-        h.rows.sort_by(|x, y| {
-            (x.0.is_ipv6(), x.0, x.1.local_port, x.1.foreign, x.1.foreign_port).cmp(&(
-                y.0.is_ipv6(),
-                y.0,
-                y.1.local_port,
-                y.1.foreign,
-                y.1.foreign_port,
-            ))
-        });
+        // Rows are put in netstat order when they are rendered (view::lines).
         h.listeners.sort_by_key(|&(a, p)| (a.is_ipv6(), a, p));
         h.listeners.dedup();
         h

@@ -13,6 +13,10 @@ pub struct FileSource {
     linktype: i32,
     /// Frames read from this file.
     pub frames: u64,
+    /// Bytes of the file consumed so far (records and their headers), for progress.
+    pub bytes_read: u64,
+    /// Size of the file on disk.
+    pub size: u64,
     done: bool,
 }
 
@@ -33,7 +37,8 @@ impl FileSource {
             cap.filter(f, true).map_err(|e| Error::Filter { filter: f.into(), reason: strip(&e.to_string()) })?;
         }
         let linktype = cap.get_datalink().0;
-        Ok(FileSource { path: path.into(), cap, linktype, frames: 0, done: false })
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        Ok(FileSource { path: path.into(), cap, linktype, frames: 0, bytes_read: 24, size, done: false })
     }
 
     pub fn path(&self) -> &Path {
@@ -54,6 +59,8 @@ impl FileSource {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.frames += 1;
+                // A pcap record header is 16 bytes; a pcapng block costs a little more.
+                self.bytes_read += p.header.caplen as u64 + 16;
                 // time_t and suseconds_t are not i64 on every target.
                 #[allow(clippy::unnecessary_cast)]
                 let (sec, frac) = (p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
@@ -129,6 +136,11 @@ impl Merged {
     pub fn new(files: Vec<FileSource>) -> Merged {
         let n = files.len();
         Merged { files, heads: vec![None; n], next_frame: 1, errors: Vec::new() }
+    }
+
+    /// (bytes consumed, total bytes) over all files, for a progress display.
+    pub fn progress(&self) -> (u64, u64) {
+        self.files.iter().fold((0, 0), |(r, t), f| (r + f.bytes_read.min(f.size), t + f.size))
     }
 
     fn fill(&mut self, i: usize, stats: &mut DecodeStats) {

@@ -179,6 +179,10 @@ mod tests {
     fn flow_entry_fits_the_memory_budget() {
         assert_eq!(std::mem::size_of::<Flow<Key4>>(), 128);
         assert_eq!(std::mem::align_of::<Flow<Key4>>(), 64);
-        assert!(std::mem::size_of::<Flow<crate::addr::Key6>>() <= 144, "{}", std::mem::size_of::<Flow<crate::addr::Key6>>());
+        assert!(
+            std::mem::size_of::<Flow<crate::addr::Key6>>() <= 144,
+            "{}",
+            std::mem::size_of::<Flow<crate::addr::Key6>>()
+        );
     }
 }

@@ -22,16 +22,17 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
     }
     // `connections` and `tcp_stats` are always present; LISTEN rows only with -a.
     out.write_all(b"],\"connections\":[")?;
+    let mut buf = [0u8; 56];
     for (i, l) in lines(h, o).iter().enumerate() {
-        write!(
-            out,
-            "{}{{\"proto\":\"{}\",\"local\":\"{}\",\"foreign\":\"{}\",\"state\":\"{}\"}}",
-            if i > 0 { "," } else { "" },
-            l.proto(),
-            l.local,
-            l.foreign,
-            l.state.name()
-        )?;
+        out.write_all(if i > 0 { b",{\"proto\":\"" } else { b"{\"proto\":\"" })?;
+        out.write_all(l.proto().as_bytes())?;
+        out.write_all(b"\",\"local\":\"")?;
+        out.write_all(l.local.render(&mut buf).as_bytes())?;
+        out.write_all(b"\",\"foreign\":\"")?;
+        out.write_all(l.foreign.render(&mut buf).as_bytes())?;
+        out.write_all(b"\",\"state\":\"")?;
+        out.write_all(l.state.name().as_bytes())?;
+        out.write_all(b"\"}")?;
     }
     out.write_all(b"],\"tcp_stats\":{")?;
     let mut sep = "";

@@ -60,6 +60,54 @@ impl fmt::Display for Ep {
     }
 }
 
+impl Ep {
+    /// Formats into `buf` without going through `fmt` (row rendering is the
+    /// last serial step of a replay, so it is kept cheap); returns the text.
+    pub fn render<'a>(&self, buf: &'a mut [u8; 56]) -> &'a str {
+        let mut n = 0;
+        let mut put = |b: &[u8], n: &mut usize| {
+            buf[*n..*n + b.len()].copy_from_slice(b);
+            *n += b.len();
+        };
+        match self.0 {
+            IpAddr::V4(a) => {
+                for (i, o) in a.octets().iter().enumerate() {
+                    if i > 0 {
+                        put(b".", &mut n);
+                    }
+                    put(decimal(*o as u32, &mut [0u8; 10]), &mut n);
+                }
+            }
+            IpAddr::V6(a) => {
+                use std::io::Write;
+                put(b"[", &mut n);
+                let mut tmp = [0u8; 48];
+                let mut c = std::io::Cursor::new(&mut tmp[..]);
+                let _ = write!(c, "{a}");
+                let len = c.position() as usize;
+                put(&tmp[..len], &mut n);
+                put(b"]", &mut n);
+            }
+        }
+        put(b":", &mut n);
+        put(decimal(self.1 as u32, &mut [0u8; 10]), &mut n);
+        // Only ASCII digits, dots, colons, hex letters and brackets were written.
+        std::str::from_utf8(&buf[..n]).unwrap_or("")
+    }
+}
+
+fn decimal(mut v: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 /// One row of the table as printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Line {
@@ -96,4 +144,23 @@ pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
     out.retain(|l| Proto::admits(o.proto, l.v6()));
     out.sort_by_key(|l| (l.v6(), l.local, l.foreign));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_matches_display() {
+        for (ip, port) in
+            [("10.201.0.1", 0u16), ("255.0.9.100", 65535), ("fd00:201::1", 80), ("::", 0), ("2001:db8::ffff:1:2", 443)]
+        {
+            let ep = Ep(ip.parse().unwrap(), port);
+            let mut buf = [0u8; 56];
+            assert_eq!(ep.render(&mut buf), ep.to_string());
+        }
+        let mut buf = [0u8; 56];
+        let long = Ep("1111:2222:3333:4444:5555:6666:7777:8888".parse().unwrap(), 65535);
+        assert_eq!(long.render(&mut buf), "[1111:2222:3333:4444:5555:6666:7777:8888]:65535");
+    }
 }

@@ -13,9 +13,9 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, header: bool) -> i
     }
     if o.table {
         out.write_all(b"\nActive Connections\n\n  Proto  Local Address          Foreign Address        State\n")?;
+        let (mut lb, mut fb) = ([0u8; 56], [0u8; 56]);
         for l in lines(h, o) {
-            // Display padding needs a string; format each endpoint once into a small buffer.
-            let (local, foreign) = (l.local.to_string(), l.foreign.to_string());
+            let (local, foreign) = (l.local.render(&mut lb), l.foreign.render(&mut fb));
             writeln!(out, "  {:<6} {:<22} {:<22} {}", l.proto(), local, foreign, l.state.name())?;
         }
     }

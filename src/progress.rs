@@ -1,0 +1,69 @@
+//! A progress line for long replays: percent of bytes read, packet rate and
+//! tracked connections, on stderr and only when stderr is a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+pub struct Progress {
+    enabled: bool,
+    shown: bool,
+    start: Instant,
+    last: Instant,
+    calls: u32,
+}
+
+/// How often the clock is even looked at: every this many packets.
+const CHECK_EVERY: u32 = 1 << 16;
+const REDRAW: Duration = Duration::from_millis(250);
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress::with(std::io::stderr().is_terminal())
+    }
+
+    pub fn with(enabled: bool) -> Progress {
+        let now = Instant::now();
+        Progress { enabled, shown: false, start: now, last: now, calls: 0 }
+    }
+
+    /// Called once per packet; does real work only now and then.
+    #[inline]
+    pub fn tick(&mut self, packets: u64, bytes: impl FnOnce() -> (u64, u64), flows: impl FnOnce() -> u64) {
+        if !self.enabled {
+            return;
+        }
+        self.calls = self.calls.wrapping_add(1);
+        if self.calls % CHECK_EVERY != 0 {
+            return;
+        }
+        let now = Instant::now();
+        if now - self.last < REDRAW {
+            return;
+        }
+        self.last = now;
+        let (done, total) = bytes();
+        let secs = (now - self.start).as_secs_f64().max(1e-9);
+        let pct = if total > 0 { 100.0 * done as f64 / total as f64 } else { 0.0 };
+        let line = format!(
+            "\r\x1b[K[{pct:5.1}%] {packets} packets, {:.2} Mpkt/s, {} flows",
+            packets as f64 / secs / 1e6,
+            flows()
+        );
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        self.shown = true;
+    }
+
+    /// Clears the line before results are printed.
+    pub fn finish(&mut self) {
+        if self.shown {
+            let _ = std::io::stderr().write_all(b"\r\x1b[K");
+            self.shown = false;
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
