@@ -33,7 +33,7 @@ impl Progress {
             return;
         }
         self.calls = self.calls.wrapping_add(1);
-        if self.calls % CHECK_EVERY != 0 {
+        if !self.calls.is_multiple_of(CHECK_EVERY) {
             return;
         }
         let now = Instant::now();
