@@ -87,14 +87,17 @@ impl Engine {
                                 v.clear();
                                 let _ = pool_tx.send(v);
                             }
-                            Msg::Snapshot(at, last) => {
+                            Msg::Snapshot(at, false) => {
                                 shard.advance(at);
                                 shard.publish(&store);
                                 let _ = ack_tx.send(shard.stats());
-                                if last {
-                                    drop(shard);
-                                    break;
-                                }
+                            }
+                            Msg::Snapshot(at, true) => {
+                                shard.advance(at);
+                                let stats = shard.stats();
+                                shard.publish_final(&store);
+                                let _ = ack_tx.send(stats);
+                                break;
                             }
                             Msg::Stop => break,
                         }

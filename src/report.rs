@@ -26,7 +26,12 @@ pub struct AddrView {
 
 impl AddrView {
     pub fn merge(&mut self, o: AddrView) {
-        self.rows.extend(o.rows);
+        // Take the other's vector whole when this one is empty: no copy.
+        if self.rows.is_empty() {
+            self.rows = o.rows;
+        } else {
+            self.rows.extend(o.rows);
+        }
         self.listen_ports.extend(o.listen_ports);
         self.tcp.add(&o.tcp);
     }

@@ -214,19 +214,23 @@ impl Shard {
     /// Publishes this shard's part of every wanted address's view into `store`.
     pub fn publish(&self, store: &Store) {
         let mut local: AddrMap<AddrView> = AddrMap::default();
-        collect(&self.v4, &self.ctx.interest, &mut local);
-        collect(&self.v6, &self.ctx.interest, &mut local);
-        for (ip, c) in &self.ctx.retired {
-            local.entry(*ip).or_default().tcp.add(c);
+        for (_, f) in self.v4.iter() {
+            collect(f, &self.ctx.interest, &mut local);
         }
-        for (ip, port) in &self.ctx.listeners {
-            if self.ctx.interest.wants(ip) {
-                local.entry(*ip).or_default().listen_ports.push(*port);
-            }
+        for (_, f) in self.v6.iter() {
+            collect(f, &self.ctx.interest, &mut local);
         }
-        for (ip, v) in local {
-            store.entry(ip).or_default().merge(v);
-        }
+        publish_rest(&self.ctx, local, store);
+    }
+
+    /// The last publish: the tables are consumed as their rows are gathered,
+    /// so the rows never sit in memory beside the whole table.
+    pub fn publish_final(self, store: &Store) {
+        let mut local: AddrMap<AddrView> = AddrMap::default();
+        let Shard { v4, v6, ctx, .. } = self;
+        v4.consume(|f| collect(f, &ctx.interest, &mut local));
+        v6.consume(|f| collect(f, &ctx.interest, &mut local));
+        publish_rest(&ctx, local, store);
     }
 
     /// Looks up the connection of a 4-tuple (for tests and inspection).
@@ -253,24 +257,38 @@ fn key_hash(s: &Summary) -> u64 {
     }
 }
 
-fn collect<K: FlowKey>(t: &Table<K>, interest: &Interest, out: &mut AddrMap<AddrView>) {
-    for (_, f) in t.iter() {
-        for side in 0..2 {
-            let ip = f.key.ip(side);
-            if !interest.wants(&ip) {
-                continue;
-            }
-            let v = out.entry(ip).or_default();
-            v.tcp.add(&TcpCounters::of_endpoint(&f.conn, side, true));
-            let st = f.conn.ep[side].state;
-            if st.has_row() {
-                v.rows.push(Row {
-                    local_port: f.key.port(side),
-                    foreign: f.key.ip(1 - side),
-                    foreign_port: f.key.port(1 - side),
-                    state: st,
-                });
-            }
+/// Adds the counters of forgotten connections and the listeners, then merges
+/// this shard's part of every address's view into the shared store.
+fn publish_rest(ctx: &Ctx, mut local: AddrMap<AddrView>, store: &Store) {
+    for (ip, c) in &ctx.retired {
+        local.entry(*ip).or_default().tcp.add(c);
+    }
+    for (ip, port) in &ctx.listeners {
+        if ctx.interest.wants(ip) {
+            local.entry(*ip).or_default().listen_ports.push(*port);
+        }
+    }
+    for (ip, v) in local {
+        store.entry(ip).or_default().merge(v);
+    }
+}
+
+fn collect<K: FlowKey>(f: &Flow<K>, interest: &Interest, out: &mut AddrMap<AddrView>) {
+    for side in 0..2 {
+        let ip = f.key.ip(side);
+        if !interest.wants(&ip) {
+            continue;
+        }
+        let v = out.entry(ip).or_default();
+        v.tcp.add(&TcpCounters::of_endpoint(&f.conn, side, true));
+        let st = f.conn.ep[side].state;
+        if st.has_row() {
+            v.rows.push(Row {
+                local_port: f.key.port(side),
+                foreign: f.key.ip(1 - side),
+                foreign_port: f.key.port(1 - side),
+                state: st,
+            });
         }
     }
 }

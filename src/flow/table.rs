@@ -138,6 +138,20 @@ impl<K: FlowKey> Table<K> {
         self.slots.iter().enumerate().filter(|(_, f)| !f.vacant).map(|(i, f)| (i as u32, f))
     }
 
+    /// Hands every live connection to `f` while giving the table's memory
+    /// back: the index first, then the slab from its end, a chunk at a time.
+    pub fn consume(mut self, mut f: impl FnMut(&Flow<K>)) {
+        self.index = Index::default();
+        self.free = Vec::new();
+        const CHUNK: usize = 1 << 15;
+        while !self.slots.is_empty() {
+            let keep = self.slots.len().saturating_sub(CHUNK);
+            self.slots[keep..].iter().filter(|fl| !fl.vacant).for_each(&mut f);
+            self.slots.truncate(keep);
+            self.slots.shrink_to_fit();
+        }
+    }
+
     /// Bytes held, for the memory report: slab, index and free list.
     pub fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Flow<K>>()
