@@ -5,6 +5,7 @@
 pub mod conn;
 pub mod index;
 pub mod shard;
+pub mod slab;
 pub mod state;
 pub mod table;
 pub mod timers;

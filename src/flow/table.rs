@@ -1,10 +1,11 @@
-//! A shard's private connection table: connections live in a slab (a `Vec`,
-//! whose untouched tail costs no memory), found through a hash index of slot
-//! numbers. The index stores 4 bytes per connection instead of a copy of the
-//! key, which keeps a tracked connection within the memory budget.
+//! A shard's private connection table: connections live in a slab of
+//! fixed-size chunks, found through a hash index of slot numbers. The index
+//! stores 8 bytes per bucket instead of a copy of the key, which keeps a
+//! tracked connection within the memory budget.
 
 use super::conn::Conn;
 use super::index::{Index, prefetch};
+use super::slab::Slab;
 use crate::addr::FlowKey;
 
 /// One tracked connection. IPv4 connections are aligned to and fill exactly
@@ -27,14 +28,14 @@ pub struct Flow<K: FlowKey> {
 }
 
 pub struct Table<K: FlowKey> {
-    slots: Vec<Flow<K>>,
+    slots: Slab<Flow<K>>,
     free: Vec<u32>,
     index: Index,
 }
 
 impl<K: FlowKey> Default for Table<K> {
     fn default() -> Self {
-        Table { slots: Vec::new(), free: Vec::new(), index: Index::default() }
+        Table { slots: Slab::default(), free: Vec::new(), index: Index::default() }
     }
 }
 
@@ -49,7 +50,7 @@ impl<K: FlowKey> Table<K> {
 
     #[inline]
     pub fn find(&self, key: &K, hash: u64) -> Option<u32> {
-        self.index.find(hash, |i| self.slots[i as usize].key == *key)
+        self.index.find(hash, |i| self.slots.get(i as usize).is_some_and(|f| f.key == *key))
     }
 
     /// Starts loading what a lookup of `hash` will touch first.
@@ -81,7 +82,7 @@ impl<K: FlowKey> Table<K> {
     pub fn insert(&mut self, key: K, hash: u64, ts: u64, conn: Conn) -> u32 {
         let slot = match self.free.pop() {
             Some(i) => {
-                let f = &mut self.slots[i as usize];
+                let f = self.slots.get_mut(i as usize).expect("freed slot exists");
                 *f = Flow {
                     _align: [],
                     key,
@@ -104,8 +105,7 @@ impl<K: FlowKey> Table<K> {
                     first_ts: ts,
                     last_ts: ts,
                     conn,
-                });
-                (self.slots.len() - 1) as u32
+                }) as u32
             }
         };
         self.index.insert(hash, slot);
@@ -113,7 +113,7 @@ impl<K: FlowKey> Table<K> {
     }
 
     pub fn remove(&mut self, slot: u32) {
-        let f = &mut self.slots[slot as usize];
+        let Some(f) = self.slots.get_mut(slot as usize) else { return };
         if f.vacant {
             return;
         }
@@ -135,26 +135,22 @@ impl<K: FlowKey> Table<K> {
 
     /// Live connections with their slots.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Flow<K>)> {
-        self.slots.iter().enumerate().filter(|(_, f)| !f.vacant).map(|(i, f)| (i as u32, f))
+        self.slots.iter().filter(|(_, f)| !f.vacant).map(|(i, f)| (i as u32, f))
     }
 
     /// Hands every live connection to `f` while giving the table's memory
-    /// back: the index first, then the slab from its end, a chunk at a time.
+    /// back: the index first, then the slab a chunk at a time.
     pub fn consume(mut self, mut f: impl FnMut(&Flow<K>)) {
         self.index = Index::default();
         self.free = Vec::new();
-        const CHUNK: usize = 1 << 15;
-        while !self.slots.is_empty() {
-            let keep = self.slots.len().saturating_sub(CHUNK);
-            self.slots[keep..].iter().filter(|fl| !fl.vacant).for_each(&mut f);
-            self.slots.truncate(keep);
-            self.slots.shrink_to_fit();
+        while let Some(chunk) = self.slots.pop_chunk() {
+            chunk.iter().filter(|fl| !fl.vacant).for_each(&mut f);
         }
     }
 
     /// Bytes held, for the memory report: slab, index and free list.
     pub fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Flow<K>>()
+        self.slots.capacity_bytes()
             + self.index.capacity() * std::mem::size_of::<u64>()
             + self.free.capacity() * 4
     }

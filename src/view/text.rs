@@ -13,10 +13,19 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, header: bool) -> i
     }
     if o.table {
         out.write_all(b"\nActive Connections\n\n  Proto  Local Address          Foreign Address        State\n")?;
-        let (mut lb, mut fb) = ([0u8; 56], [0u8; 56]);
+        let mut buf = [0u8; 56];
+        let mut row: Vec<u8> = Vec::with_capacity(160);
         for l in lines(h, o) {
-            let (local, foreign) = (l.local.render(&mut lb), l.foreign.render(&mut fb));
-            writeln!(out, "  {:<6} {:<22} {:<22} {}", l.proto(), local, foreign, l.state.name())?;
+            // Columns as Windows netstat pads them, assembled by hand: this loop
+            // runs once per row of a busy server, after the replay, on one thread.
+            row.clear();
+            row.extend_from_slice(b"  ");
+            pad(&mut row, l.proto(), 7);
+            pad(&mut row, l.local.render(&mut buf), 23);
+            pad(&mut row, l.foreign.render(&mut buf), 23);
+            row.extend_from_slice(l.state.name().as_bytes());
+            row.push(b'\n');
+            out.write_all(&row)?;
         }
     }
     if o.stats {
@@ -28,6 +37,12 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, header: bool) -> i
         }
     }
     Ok(())
+}
+
+/// Appends `s` left-aligned in `width` columns, always followed by at least one space.
+fn pad(row: &mut Vec<u8>, s: &str, width: usize) {
+    row.extend_from_slice(s.as_bytes());
+    row.resize(row.len() + width.saturating_sub(s.len()).max(1), b' ');
 }
 
 fn stats_block(out: &mut dyn Write, family: &str, c: &TcpCounters) -> io::Result<()> {
