@@ -95,18 +95,16 @@ impl<K: FlowKey> Table<K> {
                 };
                 i
             }
-            None => {
-                self.slots.push(Flow {
-                    _align: [],
-                    key,
-                    generation: 0,
-                    vacant: false,
-                    linger_armed: false,
-                    first_ts: ts,
-                    last_ts: ts,
-                    conn,
-                }) as u32
-            }
+            None => self.slots.push(Flow {
+                _align: [],
+                key,
+                generation: 0,
+                vacant: false,
+                linger_armed: false,
+                first_ts: ts,
+                last_ts: ts,
+                conn,
+            }) as u32,
         };
         self.index.insert(hash, slot);
         slot
@@ -150,9 +148,7 @@ impl<K: FlowKey> Table<K> {
 
     /// Bytes held, for the memory report: slab, index and free list.
     pub fn heap_bytes(&self) -> usize {
-        self.slots.capacity_bytes()
-            + self.index.capacity() * std::mem::size_of::<u64>()
-            + self.free.capacity() * 4
+        self.slots.capacity_bytes() + self.index.capacity() * std::mem::size_of::<u64>() + self.free.capacity() * 4
     }
 }
 
