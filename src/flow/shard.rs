@@ -174,17 +174,15 @@ impl Shard {
         const AHEAD: usize = 8;
         for i in 0..due.len() {
             if let Some(e) = due.get(i + AHEAD) {
-                if e.slot & V6_BIT != 0 {
-                    self.v6.prefetch_slot(e.slot & !V6_BIT);
-                } else {
-                    self.v4.prefetch_slot(e.slot);
-                }
+                let slot = e.slot & !V6_BIT;
+                let t: &dyn Prefetch = if e.slot & V6_BIT != 0 { &self.v6 } else { &self.v4 };
+                if e.kind == TimerKind::Linger { t.slot(slot) } else { t.epoch(slot) }
             }
             let e = due[i];
             if e.slot & V6_BIT != 0 {
-                on_timer(&mut self.v6, &mut self.ctx, e.slot & !V6_BIT, V6_BIT, e.generation, now);
+                on_timer(&mut self.v6, &mut self.ctx, &e, V6_BIT, now);
             } else {
-                on_timer(&mut self.v4, &mut self.ctx, e.slot, 0, e.generation, now);
+                on_timer(&mut self.v4, &mut self.ctx, &e, 0, now);
             }
         }
         due.clear();
@@ -322,37 +320,40 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
         }
     };
     let Some(flow) = t.get_mut(slot) else { return };
+    let mut restarted = false;
     if flow.conn.is_new_incarnation(d, s) {
         ctx.retire_counts(flow);
         flow.conn = Conn::first(s);
-        flow.generation = flow.generation.wrapping_add(1);
         flow.first_ts = now;
         flow.linger_armed = false;
+        restarted = true;
     }
-    let before = [(flow.conn.ep[0].state, flow.conn.ep[0].state_ts), (flow.conn.ep[1].state, flow.conn.ep[1].state_ts)];
+    let before = timed(&flow.conn);
     let out = flow.conn.segment(d, s, now);
     flow.last_ts = now;
     if out.listener {
         ctx.listeners.insert((flow.key.ip(d), flow.key.port(d)));
     }
-    ctx.arm(flow, slot | bit, before, now);
+    ctx.arm(t, slot, bit, before, restarted, now);
 }
 
 fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Summary, hash: u64, now: u64, bit: u32) {
     let (key, d) = K::canonical(&s.src, &s.dst, s.sport, s.dport);
     let Some(slot) = t.find(&key, hash) else { return };
     let Some(flow) = t.get_mut(slot) else { return };
-    let before = [(flow.conn.ep[0].state, flow.conn.ep[0].state_ts), (flow.conn.ep[1].state, flow.conn.ep[1].state_ts)];
+    let before = timed(&flow.conn);
     flow.conn.icmp_error(d, s, now, &ctx.profile);
-    ctx.arm(flow, slot | bit, before, now);
+    ctx.arm(t, slot, bit, before, false, now);
 }
 
-fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, slot: u32, bit: u32, generation: u32, now: u64) {
-    let Some(flow) = t.get_mut(slot) else { return };
-    if flow.generation != generation {
+fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, e: &Entry, bit: u32, now: u64) {
+    let slot = e.slot & !V6_BIT;
+    // A state timer whose epoch moved on was superseded: drop it unread.
+    if e.kind != TimerKind::Linger && t.epoch(slot, e.side as usize) != e.epoch {
         return;
     }
-    let before = [(flow.conn.ep[0].state, flow.conn.ep[0].state_ts), (flow.conn.ep[1].state, flow.conn.ep[1].state_ts)];
+    let Some(flow) = t.get_mut(slot) else { return };
+    let before = timed(&flow.conn);
     flow.conn.expire(0, now, &ctx.profile);
     flow.conn.expire(1, now, &ctx.profile);
     if !flow.conn.has_rows() {
@@ -363,7 +364,39 @@ fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, slot: u32, bit: u32, ge
             return;
         }
     }
-    ctx.arm(flow, slot | bit, before, now);
+    ctx.arm(t, slot, bit, before, false, now);
+}
+
+/// The timed states of a connection's two sides, with their start times.
+fn timed(c: &Conn) -> [(TcpState, u64); 2] {
+    [(c.ep[0].state, c.ep[0].state_ts), (c.ep[1].state, c.ep[1].state_ts)]
+}
+
+/// The state timer side `e` of a connection needs, if its state is timed.
+fn state_timer(e: &crate::flow::Endpoint, p: &Profile) -> Option<(TimerKind, u64)> {
+    let limit = state_timeout(e.state, p)?;
+    let kind = match e.state {
+        TcpState::TimeWait => TimerKind::TimeWait,
+        TcpState::SynSent => TimerKind::SynSent,
+        TcpState::SynRcvd => TimerKind::SynRcvd,
+        _ => TimerKind::FinWait2,
+    };
+    Some((kind, e.state_ts.saturating_add(limit)))
+}
+
+/// Prefetch hooks of a table, without its key type.
+trait Prefetch {
+    fn slot(&self, slot: u32);
+    fn epoch(&self, slot: u32);
+}
+
+impl<K: FlowKey> Prefetch for Table<K> {
+    fn slot(&self, slot: u32) {
+        self.prefetch_slot(slot)
+    }
+    fn epoch(&self, slot: u32) {
+        self.prefetch_epoch(slot)
+    }
 }
 
 fn sweep_idle<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, now: u64, idle: u64) {
@@ -379,31 +412,38 @@ fn sweep_idle<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, now: u64, idle: u64) 
 }
 
 impl Ctx {
-    /// Queues the timers a segment (or timer) made due: a newly entered or
-    /// re-armed timed state, and the linger of a connection with no rows left.
-    fn arm<K: FlowKey>(&mut self, flow: &mut Flow<K>, slot: u32, before: [(TcpState, u64); 2], now: u64) {
-        for (side, prev) in before.iter().enumerate() {
-            let e = &flow.conn.ep[side];
-            if (e.state, e.state_ts) == *prev {
-                continue;
-            }
-            if let Some(limit) = state_timeout(e.state, &self.profile) {
-                let kind = match e.state {
-                    TcpState::TimeWait => TimerKind::TimeWait,
-                    TcpState::SynSent => TimerKind::SynSent,
-                    TcpState::SynRcvd => TimerKind::SynRcvd,
-                    _ => TimerKind::FinWait2,
-                };
-                self.timers
-                    .push(kind, Entry { at: e.state_ts.saturating_add(limit), slot, generation: flow.generation });
-            }
-        }
+    /// Queues the timers a segment (or timer) made due. Each side of a
+    /// connection has at most one live state-timer entry: whenever the side
+    /// enters, leaves or re-arms a timed state its epoch moves on (dropping
+    /// the old entry) and an entry for the new deadline is queued. Deadlines
+    /// are "now + the state's fixed length", so each kind's queue stays in
+    /// order. A connection with no rows left gets a linger entry.
+    fn arm<K: FlowKey>(
+        &mut self,
+        t: &mut Table<K>,
+        slot: u32,
+        bit: u32,
+        before: [(TcpState, u64); 2],
+        restarted: bool,
+        now: u64,
+    ) {
+        let Some(flow) = t.get_mut(slot) else { return };
+        let after = timed(&flow.conn);
+        let next = [state_timer(&flow.conn.ep[0], &self.profile), state_timer(&flow.conn.ep[1], &self.profile)];
         if !flow.linger_armed && !flow.conn.has_rows() {
             flow.linger_armed = true;
-            self.timers.push(
-                TimerKind::Linger,
-                Entry { at: now.saturating_add(self.profile.linger), slot, generation: flow.generation },
-            );
+            let at = now.saturating_add(self.profile.linger);
+            self.timers
+                .push(TimerKind::Linger, Entry { at, slot: slot | bit, epoch: 0, side: 0, kind: TimerKind::Linger });
+        }
+        for side in 0..2 {
+            if !restarted && after[side] == before[side] {
+                continue;
+            }
+            let epoch = t.bump(slot, side);
+            if let Some((kind, at)) = next[side] {
+                self.timers.push(kind, Entry { at, slot: slot | bit, epoch, side: side as u8, kind });
+            }
         }
     }
 

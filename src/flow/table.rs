@@ -16,9 +16,6 @@ use crate::addr::FlowKey;
 pub struct Flow<K: FlowKey> {
     _align: [K::Align; 0],
     pub key: K,
-    /// Bumped whenever the slot is reused or the 4-tuple starts a new
-    /// connection, so stale timer entries can be recognised.
-    pub generation: u32,
     pub vacant: bool,
     /// A linger timer entry is queued for this connection.
     pub linger_armed: bool,
@@ -29,13 +26,18 @@ pub struct Flow<K: FlowKey> {
 
 pub struct Table<K: FlowKey> {
     slots: Slab<Flow<K>>,
+    /// Per slot and side, bumped whenever that side's timed state changes
+    /// (and when the slot is reused): a queued timer entry is live only if it
+    /// carries the current epoch. Kept apart from the slab, dense, so a stale
+    /// entry is recognised without touching its connection.
+    epochs: Vec<[u16; 2]>,
     free: Vec<u32>,
     index: Index,
 }
 
 impl<K: FlowKey> Default for Table<K> {
     fn default() -> Self {
-        Table { slots: Slab::default(), free: Vec::new(), index: Index::default() }
+        Table { slots: Slab::default(), epochs: Vec::new(), free: Vec::new(), index: Index::default() }
     }
 }
 
@@ -83,28 +85,23 @@ impl<K: FlowKey> Table<K> {
         let slot = match self.free.pop() {
             Some(i) => {
                 let f = self.slots.get_mut(i as usize).expect("freed slot exists");
-                *f = Flow {
+                *f = Flow { _align: [], key, vacant: false, linger_armed: false, first_ts: ts, last_ts: ts, conn };
+                self.bump(i, 0);
+                self.bump(i, 1);
+                i
+            }
+            None => {
+                self.epochs.push([0, 0]);
+                self.slots.push(Flow {
                     _align: [],
                     key,
-                    generation: f.generation.wrapping_add(1),
                     vacant: false,
                     linger_armed: false,
                     first_ts: ts,
                     last_ts: ts,
                     conn,
-                };
-                i
+                }) as u32
             }
-            None => self.slots.push(Flow {
-                _align: [],
-                key,
-                generation: 0,
-                vacant: false,
-                linger_armed: false,
-                first_ts: ts,
-                last_ts: ts,
-                conn,
-            }) as u32,
         };
         self.index.insert(hash, slot);
         slot
@@ -119,6 +116,28 @@ impl<K: FlowKey> Table<K> {
         let hash = f.key.hash64();
         self.index.remove(hash, slot);
         self.free.push(slot);
+    }
+
+    /// The current timer epoch of `slot`'s `side`.
+    #[inline]
+    pub fn epoch(&self, slot: u32, side: usize) -> u16 {
+        self.epochs.get(slot as usize).map_or(u16::MAX, |e| e[side])
+    }
+
+    /// Invalidates the queued timer entries of `slot`'s `side`; returns the new epoch.
+    #[inline]
+    pub fn bump(&mut self, slot: u32, side: usize) -> u16 {
+        let e = &mut self.epochs[slot as usize][side];
+        *e = e.wrapping_add(1);
+        *e
+    }
+
+    /// Starts loading the epoch of `slot`.
+    #[inline]
+    pub fn prefetch_epoch(&self, slot: u32) {
+        if let Some(e) = self.epochs.get(slot as usize) {
+            prefetch(e);
+        }
     }
 
     #[inline]
@@ -141,6 +160,7 @@ impl<K: FlowKey> Table<K> {
     pub fn consume(mut self, mut f: impl FnMut(&Flow<K>)) {
         self.index = Index::default();
         self.free = Vec::new();
+        self.epochs = Vec::new();
         while let Some(chunk) = self.slots.pop_chunk() {
             chunk.iter().filter(|fl| !fl.vacant).for_each(&mut f);
         }
@@ -177,7 +197,7 @@ mod tests {
         let k2 = key(1001);
         let s2 = t.insert(k2, k2.hash64(), 6, Conn::default());
         assert_eq!(s2, s1, "freed slot is reused");
-        assert_eq!(t.get(s2).unwrap().generation, 1);
+        assert_eq!(t.epoch(s2, 0), 1, "reuse invalidates the old occupant's timers");
         assert_eq!(t.len(), 1);
     }
 

@@ -1,12 +1,13 @@
 //! Capture-time timers. Every timer kind has one fixed length, so entries are
 //! pushed in deadline order and a FIFO queue per kind is a priority queue.
-//! Entries are hints: when one is due, the shard re-checks the connection
-//! (its generation and its endpoints' own state times) before acting, so a
-//! connection that moved on simply ignores its stale entries.
+//! Entries are hints. A state-timer entry carries its side's epoch and is
+//! dropped unread if the epoch moved on; a linger entry is checked against
+//! the connection itself before anything is forgotten.
 
 use std::collections::VecDeque;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum TimerKind {
     TimeWait = 0,
     SynSent = 1,
@@ -23,7 +24,11 @@ pub struct Entry {
     pub at: u64,
     /// Table slot; the top bit selects the IPv6 table.
     pub slot: u32,
-    pub generation: u32,
+    /// For state timers: the side's epoch when the entry was queued.
+    pub epoch: u16,
+    /// For state timers: which side of the connection it times.
+    pub side: u8,
+    pub kind: TimerKind,
 }
 
 #[derive(Debug, Default)]
@@ -68,9 +73,9 @@ mod tests {
     #[test]
     fn pops_earliest_due_across_kinds() {
         let mut t = Timers::default();
-        t.push(TimerKind::TimeWait, Entry { at: 50, slot: 1, generation: 0 });
-        t.push(TimerKind::SynSent, Entry { at: 20, slot: 2, generation: 0 });
-        t.push(TimerKind::Linger, Entry { at: 90, slot: 3, generation: 0 });
+        t.push(TimerKind::TimeWait, Entry { at: 50, slot: 1, epoch: 0, side: 0, kind: TimerKind::TimeWait });
+        t.push(TimerKind::SynSent, Entry { at: 20, slot: 2, epoch: 0, side: 0, kind: TimerKind::SynSent });
+        t.push(TimerKind::Linger, Entry { at: 90, slot: 3, epoch: 0, side: 0, kind: TimerKind::Linger });
         assert_eq!(t.next_due(), 20);
         assert_eq!(t.pop_due(60).map(|e| e.slot), Some(2));
         assert_eq!(t.pop_due(60).map(|e| e.slot), Some(1));
