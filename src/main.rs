@@ -103,6 +103,9 @@ fn print_views(
     } else {
         vec![args.host.clone()]
     };
+    if args.interval.is_some() && args.format == Format::Text {
+        writeln!(out, "\nCapture time {}", view::json::seconds(health.snapshot_ns))?;
+    }
     for addrs in hosts {
         let h = HostView::build(store, &addrs);
         match args.format {

@@ -227,7 +227,7 @@ pub fn replay(
                 next_tick = s.ts - s.ts % r.interval + r.interval;
             }
             if s.ts >= next_tick {
-                let health = health(&decode, &src, &engine.snapshot(next_tick).1);
+                let health = health(&decode, &src, &engine.snapshot(next_tick).1, next_tick);
                 on_snapshot(&engine.store, &health, next_tick)?;
                 // Intervals with no packets at all would repeat the same view:
                 // after a gap in the capture, carry on from the interval this packet opens.
@@ -241,13 +241,14 @@ pub fn replay(
     }
     progress.finish();
     let (store, stats) = engine.finish(last_ts);
-    let h = health(&decode, &src, &stats);
+    let h = health(&decode, &src, &stats, last_ts);
     on_snapshot(&store, &h, last_ts)?;
     Ok(h)
 }
 
-fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats]) -> Health {
+fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats], at: u64) -> Health {
     Health {
+        snapshot_ns: at,
         decode: decode.clone(),
         flows_tracked: stats.iter().map(|s| s.flows).sum(),
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),

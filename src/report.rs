@@ -43,6 +43,8 @@ pub type Store = DashMap<IpAddr, AddrView>;
 /// what memory pressure dropped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Health {
+    /// Capture time the views describe, nanoseconds since the epoch.
+    pub snapshot_ns: u64,
     pub decode: crate::decode::DecodeStats,
     pub flows_tracked: u64,
     pub flows_evicted: u64,

@@ -131,3 +131,30 @@ fn output_is_identical_for_one_and_many_workers() {
     let text4 = wirestat(&pcap, &["-a", "-s", "--workers", "4"]);
     assert_eq!(text1, text4);
 }
+
+#[test]
+fn max_flows_bounds_the_table_and_counts_evictions() {
+    // A flood of half-open connections (SYNs nobody answers) against a small table.
+    let (pcap, truth) =
+        generate("flood", &["--flows", "4000", "--concurrency", "4000", "--mix", "unanswered=1", "--seed", "9"]);
+    assert_eq!(truth["flows_by_outcome"]["unanswered"].as_u64(), Some(4000));
+    let out = Command::new(env!("CARGO_BIN_EXE_wirestat"))
+        .arg("-r")
+        .arg(&pcap)
+        .args(["--max-flows", "500", "--workers", "2", "--format", "json", "-a"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let line = stderr.lines().find(|l| l.ends_with(" flows evicted")).expect("an eviction report on stderr");
+    let n: u64 = line.trim_start_matches("wirestat: ").split(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 3500, "{line}");
+    let first: Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first["capture"]["flows_evicted"].as_u64(), Some(n));
+    assert!(first["capture"]["flows_tracked"].as_u64().unwrap() <= 500);
+    // Without the bound nothing is evicted and every attempt is still SYN_SENT.
+    let all = wirestat(&pcap, &["--format", "json"]);
+    let rows: usize =
+        all.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["connections"].as_array().unwrap().len()).sum();
+    assert_eq!(rows, 4000);
+}

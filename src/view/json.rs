@@ -7,6 +7,11 @@ use crate::report::{Health, HostView};
 use crate::stats::TcpCounters;
 use std::io::{self, Write};
 
+/// Capture time as seconds with microseconds, like tcpdump's timestamps.
+pub fn seconds(ns: u64) -> String {
+    format!("{}.{:06}", ns / 1_000_000_000, ns % 1_000_000_000 / 1000)
+}
+
 fn counters(out: &mut dyn Write, c: &TcpCounters) -> io::Result<()> {
     out.write_all(b"{")?;
     for (i, (k, v)) in TcpCounters::NAMES.iter().zip(c.values()).enumerate() {
@@ -21,7 +26,8 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         write!(out, "{}\"{a}\"", if i > 0 { "," } else { "" })?;
     }
     // `connections` and `tcp_stats` are always present; LISTEN rows only with -a.
-    out.write_all(b"],\"connections\":[")?;
+    write!(out, "],\"time\":{}", seconds(health.snapshot_ns))?;
+    out.write_all(b",\"connections\":[")?;
     let mut buf = [0u8; 56];
     for (i, l) in lines(h, o).iter().enumerate() {
         out.write_all(if i > 0 { b",{\"proto\":\"" } else { b"{\"proto\":\"" })?;
