@@ -8,16 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-const COUNTERS: [&str; 8] = [
-    "active_opens",
-    "passive_opens",
-    "failed_connection_attempts",
-    "reset_connections",
-    "current_connections",
-    "segments_received",
-    "segments_sent",
-    "segments_retransmitted",
-];
+use wirestat::stats::TcpCounters;
+
+const COUNTERS: [&str; 8] = TcpCounters::NAMES;
 
 fn port_of(ep: &str) -> u16 {
     ep.rsplit(':').next().unwrap().parse().unwrap()

@@ -76,21 +76,7 @@ impl Index {
     /// good enough to prefetch, and it touches nothing but the index.
     #[inline]
     pub fn peek(&self, hash: u64) -> Option<u32> {
-        if self.buckets.is_empty() {
-            return None;
-        }
-        let (t, mask) = (tag(hash), self.mask());
-        let mut i = self.home(hash);
-        loop {
-            let b = self.buckets[i];
-            if b == 0 {
-                return None;
-            }
-            if b & !0xffff_ffff == t {
-                return Some((b as u32) - 1);
-            }
-            i = (i + 1) & mask;
-        }
+        self.find(hash, |_| true)
     }
 
     /// Adds `slot` under `hash` (the caller knows the key is absent).
