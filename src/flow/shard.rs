@@ -171,7 +171,7 @@ impl Shard {
         while let Some(e) = self.ctx.timers.pop_due(now) {
             due.push(e);
         }
-        const AHEAD: usize = 8;
+        const AHEAD: usize = 32;
         for i in 0..due.len() {
             if let Some(e) = due.get(i + AHEAD) {
                 let slot = e.slot & !V6_BIT;
@@ -440,7 +440,9 @@ impl Ctx {
             if !restarted && after[side] == before[side] {
                 continue;
             }
-            let epoch = t.bump(slot, side);
+            // Only a side that was in a timed state can have an entry to drop.
+            let had_timer = state_timeout(before[side].0, &self.profile).is_some();
+            let epoch = if had_timer || restarted { t.bump(slot, side) } else { t.epoch(slot, side) };
             if let Some((kind, at)) = next[side] {
                 self.timers.push(kind, Entry { at, slot: slot | bit, epoch, side: side as u8, kind });
             }

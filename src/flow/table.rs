@@ -66,6 +66,7 @@ impl<K: FlowKey> Table<K> {
     pub fn prefetch_flow(&self, hash: u64) {
         if let Some(slot) = self.index.peek(hash) {
             self.prefetch_slot(slot);
+            self.prefetch_epoch(slot);
         }
     }
 

@@ -19,7 +19,7 @@ mod rng;
 mod truth;
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -105,13 +105,14 @@ fn parse_mix(s: &str) -> Result<[f64; 8], String> {
 /// earliest (ties by flow id, for determinism).
 struct Waiting {
     at: u64,
+    id: u64,
+    slot: u32,
     parked: bool,
-    flow: Flow,
 }
 
 impl Waiting {
     fn key(&self) -> (u64, u64) {
-        (self.at, self.flow.id)
+        (self.at, self.id)
     }
 }
 
@@ -132,6 +133,114 @@ impl PartialOrd for Waiting {
 impl Ord for Waiting {
     fn cmp(&self, other: &Self) -> Ordering {
         other.key().cmp(&self.key())
+    }
+}
+
+/// `Slot::pos` of a flow that is not in the ready list.
+const NOT_READY: u32 = u32::MAX;
+
+/// A flow in memory plus its scheduling state.
+struct Slot {
+    flow: Flow,
+    /// Latest time (ns) for the flow's next packet: its last packet + the
+    /// maximum flow gap (`u64::MAX` before its first packet).
+    due: u64,
+    /// Stamp of the flow's live entry in the due queue (0 = none).
+    stamp: u64,
+    /// Index in the ready list, or `NOT_READY`.
+    pos: u32,
+}
+
+/// "Must send by" entry. Every deadline is the time of a packet plus the
+/// same maximum gap, and packet times never decrease, so pushing entries at
+/// the back keeps the queue sorted: a FIFO is a min-heap here. An entry is
+/// stale once its flow has sent again (or ended), i.e. when `stamp` no longer
+/// matches the slot's.
+struct Due {
+    at: u64,
+    stamp: u64,
+    slot: u32,
+}
+
+/// Flows in memory: a slab of slots, the ready list (runnable flows, picked
+/// at random), the sleepers and the deadline queue.
+struct Sched {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    ready: Vec<u32>,
+    sleeping: BinaryHeap<Waiting>,
+    due: VecDeque<Due>,
+    next_stamp: u64,
+    max_gap: u64,
+}
+
+impl Sched {
+    fn add_ready(&mut self, slot: u32) {
+        self.slots[slot as usize].pos = self.ready.len() as u32;
+        self.ready.push(slot);
+    }
+
+    fn remove_ready(&mut self, slot: u32) {
+        let i = self.slots[slot as usize].pos as usize;
+        self.slots[slot as usize].pos = NOT_READY;
+        self.ready.swap_remove(i);
+        if let Some(&moved) = self.ready.get(i) {
+            self.slots[moved as usize].pos = i as u32;
+        }
+    }
+
+    /// Stores a new flow and makes it runnable.
+    fn insert(&mut self, flow: Flow) {
+        let slot = Slot { flow, due: u64::MAX, stamp: 0, pos: NOT_READY };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                i
+            }
+            None => {
+                let i = u32::try_from(self.slots.len()).ok().filter(|&i| i != NOT_READY).expect("too many flows in memory");
+                self.slots.push(slot);
+                i
+            }
+        };
+        self.add_ready(i);
+    }
+
+    /// Queues a deadline for `slot`, replacing its previous one. `front` is
+    /// for a deadline already reached (not in sorted order).
+    fn push_due(&mut self, slot: u32, at: u64, front: bool) {
+        self.next_stamp += 1;
+        let s = &mut self.slots[slot as usize];
+        s.due = at;
+        s.stamp = self.next_stamp;
+        let d = Due { at, stamp: self.next_stamp, slot };
+        if front { self.due.push_front(d) } else { self.due.push_back(d) }
+    }
+
+    /// Earliest live deadline, dropping stale entries in front of it.
+    fn next_due(&mut self) -> Option<u64> {
+        while let Some(d) = self.due.front() {
+            if self.slots[d.slot as usize].stamp == d.stamp {
+                return Some(d.at);
+            }
+            self.due.pop_front();
+        }
+        None
+    }
+
+    /// Pops a ready flow whose deadline has come (`<= now`), earliest first.
+    /// A deadline that comes while its flow sleeps on a script timer is
+    /// dropped here and re-queued when the flow wakes.
+    fn pop_overdue(&mut self, now: u64) -> Option<u32> {
+        while self.next_due().is_some_and(|at| at <= now) {
+            let d = self.due.pop_front().expect("peeked");
+            let s = &mut self.slots[d.slot as usize];
+            s.stamp = 0;
+            if s.pos != NOT_READY {
+                return Some(d.slot);
+            }
+        }
+        None
     }
 }
 
