@@ -14,6 +14,8 @@ pub struct Row {
     pub foreign: IpAddr,
     pub foreign_port: u16,
     pub state: TcpState,
+    /// Picked up without its handshake.
+    pub midstream: bool,
 }
 
 /// Everything published about one address.

@@ -286,6 +286,7 @@ fn collect<K: FlowKey>(f: &Flow<K>, interest: &Interest, out: &mut AddrMap<AddrV
                 foreign: f.key.ip(1 - side),
                 foreign_port: f.key.port(1 - side),
                 state: st,
+                midstream: f.conn.midstream(),
             });
         }
     }

@@ -38,7 +38,8 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         out.write_all(l.foreign.render(&mut buf).as_bytes())?;
         out.write_all(b"\",\"state\":\"")?;
         out.write_all(l.state.name().as_bytes())?;
-        out.write_all(b"\"}")?;
+        // Only connections whose handshake was not captured carry the marker.
+        out.write_all(if l.midstream { b"\",\"midstream\":true}" } else { b"\"}" })?;
     }
     out.write_all(b"],\"tcp_stats\":{")?;
     let mut sep = "";

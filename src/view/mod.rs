@@ -114,6 +114,7 @@ pub struct Line {
     pub local: Ep,
     pub foreign: Ep,
     pub state: TcpState,
+    pub midstream: bool,
 }
 
 impl Line {
@@ -133,13 +134,14 @@ pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
     if o.all {
         for &(a, p) in &h.listeners {
             let any = if a.is_ipv6() { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
-            out.push(Line { local: Ep(a, p), foreign: Ep(any, 0), state: TcpState::Listen });
+            out.push(Line { local: Ep(a, p), foreign: Ep(any, 0), state: TcpState::Listen, midstream: false });
         }
     }
     out.extend(h.rows.iter().map(|&(a, r)| Line {
         local: Ep(a, r.local_port),
         foreign: Ep(r.foreign, r.foreign_port),
         state: r.state,
+        midstream: r.midstream,
     }));
     out.retain(|l| Proto::admits(o.proto, l.v6()));
     out.sort_by_key(|l| (l.v6(), l.local, l.foreign));

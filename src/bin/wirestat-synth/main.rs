@@ -82,6 +82,11 @@ struct Args {
     /// Target capture duration in seconds (sets the mean packet gap).
     #[arg(long)]
     duration_hint: Option<f64>,
+    /// Longest time between two packets of one flow, in seconds, unless the
+    /// flow's script waits longer (Linux drops a SYN_RCVD request after 63 s
+    /// and an orphaned FIN_WAIT_2 after 60 s, which the truth does not model).
+    #[arg(long, default_value_t = 20.0)]
+    max_flow_gap: f64,
 }
 
 fn parse_mix(s: &str) -> Result<[f64; 8], String> {
@@ -198,7 +203,8 @@ impl Sched {
                 i
             }
             None => {
-                let i = u32::try_from(self.slots.len()).ok().filter(|&i| i != NOT_READY).expect("too many flows in memory");
+                let i =
+                    u32::try_from(self.slots.len()).ok().filter(|&i| i != NOT_READY).expect("too many flows in memory");
                 self.slots.push(slot);
                 i
             }
@@ -249,11 +255,15 @@ struct Plan {
     flow_budget: u64,
     packet_budget: u64,
     concurrency: u64,
+    max_gap_ns: u64,
 }
 
 fn plan(a: &Args) -> Result<Plan, String> {
     if a.concurrency == 0 {
         return Err("--concurrency must be >= 1".into());
+    }
+    if !(a.max_flow_gap.is_finite() && a.max_flow_gap >= 1e-6 && a.max_flow_gap <= 1e9) {
+        return Err("--max-flow-gap must be in [0.000001, 1e9] seconds".into());
     }
     if !(0.0..=1.0).contains(&a.v6_ratio) {
         return Err("--v6-ratio must be in [0, 1]".into());
@@ -334,63 +344,98 @@ fn plan(a: &Args) -> Result<Plan, String> {
         flow_budget,
         packet_budget,
         concurrency: a.concurrency,
+        max_gap_ns: (a.max_flow_gap * 1e9) as u64,
     })
 }
 
 /// Runs the scheduler; returns the generator (with its truth) when done.
+///
+/// Each packet comes from a random runnable flow, except that a flow whose
+/// last packet is `max_gap` old is served first (earliest deadline first),
+/// and the clock never jumps past a pending deadline: no flow waits more
+/// than `max_gap` between two packets unless its script says so (SYN
+/// back-off, retransmission timers).
 fn generate<W: Write>(p: Plan, w: PcapWriter<W>) -> io::Result<Gen<W>> {
     let mut g = Gen::new(p.cfg, w);
-    let mut ready: Vec<Flow> = Vec::with_capacity(p.concurrency.min(1 << 24) as usize);
-    let mut heap: BinaryHeap<Waiting> = BinaryHeap::new();
+    let cap = p.concurrency.min(1 << 24) as usize;
+    let mut sc = Sched {
+        slots: Vec::with_capacity(cap),
+        free: Vec::new(),
+        ready: Vec::with_capacity(cap),
+        sleeping: BinaryHeap::new(),
+        due: VecDeque::new(),
+        next_stamp: 0,
+        max_gap: p.max_gap_ns,
+    };
     let mut active = 0u64; // flows in memory that are not parked in SYN back-off
     let mut created = 0u64;
     let mut now = START_NS;
     while g.w.packets < p.packet_budget {
         while active < p.concurrency && created < p.flow_budget {
-            ready.push(g.new_flow());
+            sc.insert(g.new_flow());
             created += 1;
             active += 1;
         }
-        while heap.peek().is_some_and(|top| top.at <= now) {
-            let Waiting { parked, flow, .. } = heap.pop().expect("peeked");
+        while sc.sleeping.peek().is_some_and(|top| top.at <= now) {
+            let Waiting { parked, slot, .. } = sc.sleeping.pop().expect("peeked");
             active += u64::from(parked);
-            ready.push(flow);
+            sc.add_ready(slot);
+            let s = &sc.slots[slot as usize];
+            if s.stamp == 0 && s.due != u64::MAX {
+                // Its deadline came during the sleep (only when --max-flow-gap
+                // is shorter than the script's timer): serve it next.
+                sc.push_due(slot, s.due, true);
+            }
         }
-        if ready.is_empty() {
-            match heap.peek() {
+        let slot = match sc.pop_overdue(now) {
+            Some(slot) => slot,
+            None if sc.ready.is_empty() => match sc.sleeping.peek() {
                 Some(top) => {
                     now = top.at;
                     continue;
                 }
                 None => break,
-            }
-        }
-        let i = g.rng.below(ready.len() as u64) as usize;
-        match g.step(&mut ready[i], now)? {
-            Next::Continue => {}
+            },
+            None => sc.ready[g.rng.below(sc.ready.len() as u64) as usize],
+        };
+        let s = &mut sc.slots[slot as usize];
+        let next = g.step(&mut s.flow, now)?;
+        let id = s.flow.id;
+        match next {
+            Next::Continue => sc.push_due(slot, now + sc.max_gap, false),
             Next::Wait(d) => {
-                let flow = ready.swap_remove(i);
-                heap.push(Waiting { at: now + d, parked: false, flow });
+                sc.push_due(slot, now + sc.max_gap, false);
+                sc.remove_ready(slot);
+                sc.sleeping.push(Waiting { at: now + d, id, slot, parked: false });
             }
             Next::Park(d) => {
-                let flow = ready.swap_remove(i);
+                sc.push_due(slot, now + sc.max_gap, false);
+                sc.remove_ready(slot);
                 active -= 1;
-                heap.push(Waiting { at: now + d, parked: true, flow });
+                sc.sleeping.push(Waiting { at: now + d, id, slot, parked: true });
             }
             Next::Done => {
-                let flow = ready.swap_remove(i);
+                sc.remove_ready(slot);
                 active -= 1;
-                g.finalize(&flow);
+                let s = &mut sc.slots[slot as usize];
+                s.stamp = 0;
+                g.finalize(&s.flow);
+                sc.free.push(slot);
             }
         }
-        now += g.gap();
+        // Next packet time, but never past the earliest deadline.
+        let t = now + g.gap();
+        now = match sc.next_due() {
+            Some(at) if at < t => at.max(now),
+            _ => t,
+        };
     }
     // End of capture: flows still in progress are cut where they are.
-    for f in &ready {
-        g.finalize(f);
+    for &slot in &sc.ready {
+        g.finalize(&sc.slots[slot as usize].flow);
     }
-    for wf in heap.into_vec() {
-        g.finalize(&wf.flow);
+    for wf in sc.sleeping.into_vec() {
+        g.finalize(&sc.slots[wf.slot as usize].flow);
     }
     Ok(g)
 }
