@@ -88,6 +88,15 @@ fn run(args: &Args) -> Result<(), Error> {
     for line in view::text::health_lines(&health) {
         eprintln!("wirestat: {line}");
     }
+    if std::env::var_os("WIRESTAT_THREAD_TIMES").is_some() {
+        // For profiling the pipeline: how the CPU time splits between reading and tracking.
+        let w: Vec<String> = health.worker_cpu.iter().map(|c| format!("{c:.2}")).collect();
+        eprintln!(
+            "wirestat: cpu seconds: reader {:.2} (at the last snapshot), workers [{}]",
+            health.reader_cpu,
+            w.join(", ")
+        );
+    }
     Ok(())
 }
 

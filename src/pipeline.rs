@@ -254,5 +254,7 @@ fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats], at: u64) -> 
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
         read_errors: src.errors.clone(),
+        reader_cpu: crate::report::thread_cpu_seconds(),
+        worker_cpu: stats.iter().map(|s| s.cpu_seconds).collect(),
     }
 }

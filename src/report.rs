@@ -41,9 +41,19 @@ impl AddrView {
 
 pub type Store = DashMap<IpAddr, AddrView>;
 
+/// CPU time (user + system) of the calling thread, from /proc (Linux).
+pub fn thread_cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else { return 0.0 };
+    // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Capture-wide health figures: what was read, what could not be decoded,
 /// what memory pressure dropped.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Health {
     /// Capture time the views describe, nanoseconds since the epoch.
     pub snapshot_ns: u64,
@@ -52,6 +62,9 @@ pub struct Health {
     pub flows_evicted: u64,
     pub flows_idle_expired: u64,
     pub read_errors: Vec<String>,
+    /// CPU seconds of the reader thread and of each worker, for `WIRESTAT_THREAD_TIMES`.
+    pub reader_cpu: f64,
+    pub worker_cpu: Vec<f64>,
 }
 
 /// A host: one or more addresses seen as one machine.

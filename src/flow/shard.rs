@@ -66,12 +66,14 @@ pub struct Shard {
 }
 
 /// Figures a shard reports at a barrier.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ShardStats {
     pub flows: u64,
     pub evicted: u64,
     pub idle_expired: u64,
     pub heap_bytes: u64,
+    /// CPU seconds the worker thread used so far (Linux; 0 elsewhere).
+    pub cpu_seconds: f64,
 }
 
 impl Shard {
@@ -206,6 +208,7 @@ impl Shard {
             evicted: self.ctx.evicted,
             idle_expired: self.ctx.idle_expired,
             heap_bytes: (self.v4.heap_bytes() + self.v6.heap_bytes() + self.ctx.timers.capacity_bytes()) as u64,
+            cpu_seconds: crate::report::thread_cpu_seconds(),
         }
     }
 
