@@ -42,15 +42,32 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Direction-independent hash of a 4-tuple, used to pick the shard. Sums
-/// are symmetric, so both directions land on the same worker; one mixing
-/// step is enough to spread flows evenly (the table hash is stronger).
+/// A per-process random value mixed into every flow hash, so that nobody can
+/// craft 4-tuples that all land in one bucket or on one worker.
+static SEED: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x5eed_f10a_u64)
+});
+
+#[inline]
+fn seed() -> u64 {
+    *SEED
+}
+
+/// Direction-independent hash of a 4-tuple, used to pick the shard: each
+/// endpoint is hashed on its own (seeded) and the two are added, so both
+/// directions land on the same worker.
 #[inline]
 pub fn shard_hash(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> u64 {
-    let w = |a: &RawAddr, i: usize| u64::from_le_bytes(a[i..i + 8].try_into().unwrap());
-    let lo = w(src, 0).wrapping_add(w(dst, 0));
-    let hi = w(src, 8).wrapping_add(w(dst, 8));
-    mix64(lo ^ hi.rotate_left(23) ^ ((sport as u64 + dport as u64) << 44))
+    let k = seed();
+    let endpoint = |a: &RawAddr, port: u16| {
+        let w0 = u64::from_le_bytes(a[..8].try_into().unwrap());
+        let w1 = u64::from_le_bytes(a[8..].try_into().unwrap());
+        // The port sits in bits an IPv4 address never uses; the second word is
+        // scrambled first so its bits cannot cancel the first word's.
+        mix64(w0 ^ k ^ w1.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29) ^ (port as u64) << 48)
+    };
+    endpoint(src, sport).wrapping_add(endpoint(dst, dport))
 }
 
 /// A fast hasher for maps keyed by addresses, seeded per process so that
@@ -141,7 +158,7 @@ impl FlowKey for Key4 {
 
     #[inline]
     fn hash64(&self) -> u64 {
-        mix64(mix64((self.a as u64) << 32 | self.b as u64) ^ ((self.pa as u64) << 16 | self.pb as u64))
+        mix64(mix64(((self.a as u64) << 32 | self.b as u64) ^ seed()) ^ ((self.pa as u64) << 16 | self.pb as u64))
     }
 
     fn ip(&self, side: usize) -> IpAddr {
@@ -186,7 +203,7 @@ impl FlowKey for Key6 {
     fn hash64(&self) -> u64 {
         // Each word goes through the mixer before the next joins, so words that
         // differ in the same low bits (client address vs. client port) cannot cancel.
-        let mut h = mix64(self.a[0] ^ 0x9e37_79b9_7f4a_7c15);
+        let mut h = mix64(self.a[0] ^ seed());
         for w in [self.a[1], self.b[0], self.b[1], (self.pa as u64) << 16 | self.pb as u64] {
             h = mix64(h ^ w);
         }

@@ -117,6 +117,8 @@ pub struct DecodeStats {
     pub fragments: u64,
     pub undecodable: u64,
     pub unknown_link: u64,
+    /// Frames whose timestamp jumped more than a day ahead (tracked at the current time).
+    pub bad_timestamps: u64,
 }
 
 impl DecodeStats {
@@ -130,18 +132,6 @@ impl DecodeStats {
             Err(Skip::Undecodable) => self.undecodable += 1,
             Err(Skip::UnknownLinkType) => self.unknown_link += 1,
         }
-    }
-
-    pub fn merge(&mut self, o: &DecodeStats) {
-        self.frames += o.frames;
-        self.bytes += o.bytes;
-        self.tcp += o.tcp;
-        self.icmp_errors += o.icmp_errors;
-        self.non_ip += o.non_ip;
-        self.other_protocol += o.other_protocol;
-        self.fragments += o.fragments;
-        self.undecodable += o.undecodable;
-        self.unknown_link += o.unknown_link;
     }
 }
 
@@ -298,7 +288,12 @@ fn ip(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
 fn ipv4<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
     let h = Ipv4HeaderSlice::from_slice(data).map_err(|_| Skip::Undecodable)?;
     let hl = h.slice().len();
-    let total = h.total_len() as usize;
+    // A total length of 0 is what a sender with TCP segmentation offload
+    // hands to the capture: the frame itself is the datagram.
+    let total = match h.total_len() as usize {
+        0 => data.len(),
+        n => n,
+    };
     if total < hl {
         return Err(Skip::Undecodable);
     }

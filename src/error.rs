@@ -10,8 +10,6 @@ pub enum Error {
     NotACapture { path: PathBuf, reason: String },
     #[error("invalid filter {filter:?}: {reason}")]
     Filter { filter: String, reason: String },
-    #[error("invalid --host {0:?}: expected an IPv4 or IPv6 address")]
-    BadHost(String),
     #[error("{0}")]
     Usage(String),
     #[error("write error: {0}")]

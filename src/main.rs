@@ -110,7 +110,14 @@ fn print_views(
     let hosts: Vec<Vec<IpAddr>> = if args.host.is_empty() {
         HostView::busiest(store).into_iter().map(|a| vec![a]).collect()
     } else {
-        vec![args.host.clone()]
+        // Naming an address twice must not count it twice.
+        let mut addrs: Vec<IpAddr> = Vec::with_capacity(args.host.len());
+        for a in &args.host {
+            if !addrs.contains(a) {
+                addrs.push(*a);
+            }
+        }
+        vec![addrs]
     };
     if args.interval.is_some() && args.format == Format::Text {
         writeln!(out, "\nCapture time {}", view::json::seconds(health.snapshot_ns))?;

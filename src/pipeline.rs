@@ -27,6 +27,8 @@ use std::thread::JoinHandle;
 pub const BATCH: usize = 512;
 /// Batches in flight per worker before the reader waits.
 const DEPTH: usize = 8;
+/// A packet more than this far ahead of the capture's clock has a corrupt timestamp.
+const MAX_JUMP: u64 = 86_400 * 1_000_000_000;
 /// Shards with no traffic still hear the time at least this often (capture time).
 const FLUSH_EVERY: u64 = 1_000_000_000;
 
@@ -222,6 +224,12 @@ pub fn replay(
     let mut progress = Progress::with(r.progress);
     while let Some(decoded) = src.next(&mut s, &mut decode) {
         progress.tick(decode.frames, || src.progress(), || engine.flows());
+        // One corrupt timestamp far ahead would fire every timer at once and end
+        // the capture's clock there: such a frame is taken at the current time.
+        if last_ts > 0 && s.ts > last_ts.saturating_add(MAX_JUMP) {
+            decode.bad_timestamps += 1;
+            s.ts = last_ts;
+        }
         if r.interval > 0 {
             if next_tick == 0 {
                 next_tick = s.ts - s.ts % r.interval + r.interval;
@@ -253,6 +261,7 @@ fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats], at: u64) -> 
         flows_tracked: stats.iter().map(|s| s.flows).sum(),
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
+        host_entries_dropped: stats.iter().map(|s| s.counters_dropped).sum(),
         read_errors: src.errors.clone(),
         reader_cpu: crate::report::thread_cpu_seconds(),
         worker_cpu: stats.iter().map(|s| s.cpu_seconds).collect(),

@@ -35,6 +35,27 @@ mod f {
     pub const MIDSTREAM: u16 = 0x100;
     /// `isn` is the first sequence number seen, not a SYN's.
     pub const BASE_ONLY: u16 = 0x200;
+    /// This side sent its FIN before the peer sent one (the active closer).
+    pub const FIRST_FIN: u16 = 0x400;
+}
+
+/// The state of side `x` of a connection picked up mid-stream, from what the
+/// capture showed of the close so far (`y` is its peer).
+fn picked_up_state(x: &Endpoint, y: &Endpoint) -> TcpState {
+    let x_fin = x.has(f::FIN_SENT);
+    let x_fin_acked = x_fin && y.has(f::RCV_SET) && !before(y.rcv_nxt, x.snd_nxt);
+    let y_fin_in = y.has(f::FIN_SENT) && x.has(f::RCV_SET) && !before(x.rcv_nxt, y.snd_nxt);
+    let first = x.has(f::FIRST_FIN);
+    match (x_fin, x_fin_acked, y_fin_in) {
+        (false, _, false) => TcpState::Established,
+        (false, _, true) => TcpState::CloseWait,
+        (true, false, false) => TcpState::FinWait1,
+        (true, true, false) => TcpState::FinWait2,
+        (true, false, true) if first => TcpState::Closing,
+        (true, false, true) => TcpState::LastAck,
+        (true, true, true) if first => TcpState::TimeWait,
+        (true, true, true) => TcpState::Closed,
+    }
 }
 
 /// One side of a connection: its inferred state, sequence space and counts.
@@ -155,6 +176,19 @@ impl Conn {
         c
     }
 
+    /// Zeroes both sides' counts (after they were added to the host totals).
+    pub fn clear_counts(&mut self) {
+        for e in &mut self.ep {
+            e.segments = 0;
+            e.retransmits = 0;
+            e.synack_rexmits = 0;
+            e.active_opens = 0;
+            e.passive_opens = 0;
+            e.attempt_fails = 0;
+            e.estab_resets = 0;
+        }
+    }
+
     /// Picked up without its handshake: no opens are counted for it.
     pub fn midstream(&self) -> bool {
         self.ep[0].has(f::MIDSTREAM)
@@ -186,15 +220,20 @@ impl Conn {
         let mut out = Outcome::default();
         let rst = s.has(flag::RST);
 
-        // Mid-stream pickup: traffic both ways means both sides are synchronized.
+        // Mid-stream pickup: traffic both ways means both sides are synchronized,
+        // and the FINs seen so far say how far each side has closed.
         if snd.has(f::MIDSTREAM)
             && !rst
             && snd.state == TcpState::Unknown
             && rcv.state == TcpState::Unknown
             && rcv.has(f::SENT)
         {
-            snd.enter(TcpState::Established, now);
-            rcv.enter(TcpState::Established, now);
+            let (a, b) = (picked_up_state(snd, rcv), picked_up_state(rcv, snd));
+            snd.enter(a, now);
+            rcv.enter(b, now);
+        }
+        if s.has(flag::FIN) && !snd.has(f::FIN_SENT) && !rcv.has(f::FIN_SENT) {
+            snd.set(f::FIRST_FIN);
         }
 
         // A FIN is the last sequence number its sender uses: the peer's FIN
@@ -456,7 +495,10 @@ impl Conn {
                 }
                 e.enter(TcpState::Closed, now);
             }
-            TcpState::SynRcvd => e.enter(TcpState::Closed, now),
+            // A request socket is dropped only on the errors Linux calls fatal for it
+            // (tcp_req_err): v4 parameter problem, time exceeded, net/host unreachable;
+            // v6 the fatal ones of icmpv6_err_convert (port unreachable, prohibited, ...).
+            TcpState::SynRcvd if request_fatal(s) => e.enter(TcpState::Closed, now),
             _ => {}
         }
     }
@@ -480,6 +522,18 @@ impl Conn {
         }
         e.enter(TcpState::Closed, now);
         true
+    }
+}
+
+fn request_fatal(s: &Summary) -> bool {
+    if s.v6 {
+        match s.icmp_type {
+            1 => matches!(s.icmp_code, 1 | 4 | 5 | 6),
+            4 => true,
+            _ => false,
+        }
+    } else {
+        matches!(s.icmp_type, 11 | 12) || (s.icmp_type == 3 && matches!(s.icmp_code, 0 | 1))
     }
 }
 

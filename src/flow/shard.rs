@@ -72,6 +72,8 @@ pub struct ShardStats {
     pub evicted: u64,
     pub idle_expired: u64,
     pub heap_bytes: u64,
+    /// Counter and listener entries of forgotten addresses not kept (the cap under no `--host`).
+    pub counters_dropped: u64,
     /// CPU seconds the worker thread used so far (Linux; 0 elsewhere).
     pub cpu_seconds: f64,
 }
@@ -189,6 +191,27 @@ impl Shard {
         }
         due.clear();
         self.due = due;
+        // Superseded entries (re-armed TIME_WAITs, forgotten connections) wait in
+        // the queues until their deadline; when they outnumber the connections,
+        // drop them so the queues stay bounded by the table, not the packet rate.
+        if self.ctx.timers.len() > 2 * self.flows() + 4096 {
+            let (v4, v6) = (&self.v4, &self.v6);
+            self.ctx.timers.retain(|e| {
+                let slot = e.slot & !V6_BIT;
+                let v6e = e.slot & V6_BIT != 0;
+                if e.kind == TimerKind::Linger {
+                    if v6e {
+                        v6.get(slot).is_some_and(|f| f.linger_armed)
+                    } else {
+                        v4.get(slot).is_some_and(|f| f.linger_armed)
+                    }
+                } else if v6e {
+                    v6.epoch(slot, e.side as usize) == e.epoch
+                } else {
+                    v4.epoch(slot, e.side as usize) == e.epoch
+                }
+            });
+        }
         let idle = self.ctx.profile.idle_timeout;
         if idle > 0 && now >= self.ctx.next_idle_sweep {
             sweep_idle(&mut self.v4, &mut self.ctx, now, idle);
@@ -208,6 +231,7 @@ impl Shard {
             evicted: self.ctx.evicted,
             idle_expired: self.ctx.idle_expired,
             heap_bytes: (self.v4.heap_bytes() + self.v6.heap_bytes() + self.ctx.timers.capacity_bytes()) as u64,
+            counters_dropped: self.ctx.counters_dropped,
             cpu_seconds: crate::report::thread_cpu_seconds(),
         }
     }
@@ -315,10 +339,7 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
                 return;
             }
             if t.len() + other.len() >= ctx.max_flows {
-                ctx.evict(t);
-                if t.len() + other.len() >= ctx.max_flows {
-                    ctx.evict(other);
-                }
+                ctx.evict(t, other);
             }
             t.insert(key, hash, now, Conn::first(s))
         }
@@ -336,7 +357,12 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     let out = flow.conn.segment(d, s, now);
     flow.last_ts = now;
     if out.listener {
-        ctx.listeners.insert((flow.key.ip(d), flow.key.port(d)));
+        ctx.listener(flow.key.ip(d), flow.key.port(d));
+    }
+    if flow.conn.ep[d].segments >= 1 << 31 {
+        // Long before a u32 count wraps, hand the counts to the host totals.
+        ctx.retire_counts(flow);
+        flow.conn.clear_counts();
     }
     ctx.arm(t, slot, bit, before, restarted, now);
 }
@@ -357,16 +383,17 @@ fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, e: &Entry, bit: u32, no
         return;
     }
     let Some(flow) = t.get_mut(slot) else { return };
+    if e.kind == TimerKind::Linger {
+        // This was the connection's queued linger entry: arm() queues another if needed.
+        flow.linger_armed = false;
+    }
     let before = timed(&flow.conn);
     flow.conn.expire(0, now, &ctx.profile);
     flow.conn.expire(1, now, &ctx.profile);
-    if !flow.conn.has_rows() {
-        flow.linger_armed = false;
-        if now >= flow.last_ts.saturating_add(ctx.profile.linger) {
-            ctx.retire_counts(flow);
-            t.remove(slot);
-            return;
-        }
+    if !flow.conn.has_rows() && now >= flow.last_ts.saturating_add(ctx.profile.linger) {
+        ctx.retire_counts(flow);
+        t.remove(slot);
+        return;
     }
     ctx.arm(t, slot, bit, before, false, now);
 }
@@ -485,35 +512,57 @@ impl Ctx {
     }
 
     /// Makes room under `--max-flows`: connections with no row first, then
-    /// half-open ones, then the longest idle; each eviction is counted.
-    fn evict<K: FlowKey>(&mut self, t: &mut Table<K>) {
+    /// half-open ones, then the longest idle, ranked over both tables
+    /// together; each eviction is counted.
+    fn evict<A: FlowKey, B: FlowKey>(&mut self, a: &mut Table<A>, b: &mut Table<B>) {
+        fn rank<K: FlowKey>(f: &Flow<K>) -> u8 {
+            if !f.conn.has_rows() {
+                0
+            } else if f.conn.ep.iter().any(|e| matches!(e.state, TcpState::SynSent | TcpState::SynRcvd))
+                && !f.conn.ep.iter().any(|e| e.state.is_current())
+            {
+                1
+            } else {
+                2
+            }
+        }
         let target = (self.max_flows / 16).max(1);
-        let mut victims: Vec<(u8, u64, u32)> = t
+        let mut victims: Vec<(u8, u64, bool, u32)> = a
             .iter()
-            .map(|(i, f)| {
-                let rank = if !f.conn.has_rows() {
-                    0
-                } else if f.conn.ep.iter().any(|e| matches!(e.state, TcpState::SynSent | TcpState::SynRcvd))
-                    && !f.conn.ep.iter().any(|e| e.state.is_current())
-                {
-                    1
-                } else {
-                    2
-                };
-                (rank, f.last_ts, i)
-            })
+            .map(|(i, f)| (rank(f), f.last_ts, false, i))
+            .chain(b.iter().map(|(i, f)| (rank(f), f.last_ts, true, i)))
             .collect();
         if victims.len() > target {
             victims.select_nth_unstable(target);
             victims.truncate(target);
         }
-        for (_, _, slot) in victims {
-            if let Some(f) = t.get(slot) {
-                let f = *f;
-                self.retire_counts(&f);
-                t.remove(slot);
-                self.evicted += 1;
+        for (_, _, in_b, slot) in victims {
+            if in_b {
+                self.evict_one(b, slot);
+            } else {
+                self.evict_one(a, slot);
             }
         }
+    }
+
+    fn evict_one<K: FlowKey>(&mut self, t: &mut Table<K>, slot: u32) {
+        if let Some(f) = t.get(slot) {
+            let f = *f;
+            self.retire_counts(&f);
+            t.remove(slot);
+            self.evicted += 1;
+        }
+    }
+
+    /// Records a listening socket, within the same bounds as the retired counters.
+    fn listener(&mut self, ip: IpAddr, port: u16) {
+        if !self.interest.wants(&ip) {
+            return;
+        }
+        if matches!(self.interest, Interest::All) && self.listeners.len() >= ACC_CAP {
+            self.counters_dropped += 1;
+            return;
+        }
+        self.listeners.insert((ip, port));
     }
 }

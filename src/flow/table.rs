@@ -87,8 +87,6 @@ impl<K: FlowKey> Table<K> {
             Some(i) => {
                 let f = self.slots.get_mut(i as usize).expect("freed slot exists");
                 *f = Flow { _align: [], key, vacant: false, linger_armed: false, first_ts: ts, last_ts: ts, conn };
-                self.bump(i, 0);
-                self.bump(i, 1);
                 i
             }
             None => {
@@ -116,6 +114,9 @@ impl<K: FlowKey> Table<K> {
         f.vacant = true;
         let hash = f.key.hash64();
         self.index.remove(hash, slot);
+        // Its queued timer entries now fail the epoch check without a lookup.
+        self.bump(slot, 0);
+        self.bump(slot, 1);
         self.free.push(slot);
     }
 

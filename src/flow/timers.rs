@@ -38,7 +38,24 @@ pub struct Timers {
 
 impl Timers {
     pub fn push(&mut self, kind: TimerKind, e: Entry) {
-        self.queues[kind as usize].push_back(e);
+        let q = &mut self.queues[kind as usize];
+        // Deadlines are "now + a fixed length", so they almost always arrive in
+        // order; the rare one that does not (a state re-entered with an older
+        // start) is placed where it belongs rather than waiting behind later ones.
+        if q.back().is_some_and(|b| b.at > e.at) {
+            let i = q.partition_point(|x| x.at <= e.at);
+            q.insert(i, e);
+        } else {
+            q.push_back(e);
+        }
+    }
+
+    /// Drops queued entries `live` rejects, keeping the order (used when stale
+    /// entries pile up, e.g. a flood of ACKs re-arming one TIME_WAIT).
+    pub fn retain(&mut self, mut live: impl FnMut(&Entry) -> bool) {
+        for q in &mut self.queues {
+            q.retain(&mut live);
+        }
     }
 
     /// The earliest deadline queued, or `u64::MAX`.
@@ -69,6 +86,15 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_pushed_early_deadline_is_not_stuck_behind_later_ones() {
+        let mut t = Timers::default();
+        t.push(TimerKind::SynSent, Entry { at: 50, slot: 1, epoch: 0, side: 0, kind: TimerKind::SynSent });
+        t.push(TimerKind::SynSent, Entry { at: 20, slot: 2, epoch: 0, side: 0, kind: TimerKind::SynSent });
+        assert_eq!(t.pop_due(30).map(|e| e.slot), Some(2));
+        assert_eq!(t.pop_due(30), None);
+    }
 
     #[test]
     fn pops_earliest_due_across_kinds() {

@@ -56,8 +56,9 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
     write!(
         out,
         "}},\"capture\":{{\"frames\":{},\"bytes\":{},\"tcp_segments\":{},\"icmp_errors_quoting_tcp\":{},\
-         \"non_ip\":{},\"other_protocols\":{},\"fragments\":{},\"undecodable\":{},\"unknown_link_type\":{},\
-         \"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"read_errors\":{}}}}}",
+         \"non_ip\":{},\"other_protocols\":{},\"fragments\":{},\"undecodable\":{},\"unknown_link_type\":{},\"bad_timestamps\":{},\
+         \"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"host_entries_dropped\":{},\
+         \"read_errors\":{}}}}}",
         d.frames,
         d.bytes,
         d.tcp,
@@ -67,9 +68,11 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         d.fragments,
         d.undecodable,
         d.unknown_link,
+        d.bad_timestamps,
         health.flows_tracked,
         health.flows_evicted,
         health.flows_idle_expired,
+        health.host_entries_dropped,
         serde_json::Value::from(health.read_errors.clone())
     )?;
     out.write_all(b"\n")

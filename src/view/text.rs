@@ -71,11 +71,23 @@ pub fn health_lines(h: &Health) -> Vec<String> {
     if d.undecodable > 0 {
         out.push(format!("{} frames undecodable (bad or cut-off headers), skipped", d.undecodable));
     }
+    if d.bad_timestamps > 0 {
+        out.push(format!(
+            "{} frames with a timestamp far ahead of the capture, tracked at the capture's time",
+            d.bad_timestamps
+        ));
+    }
     if d.unknown_link > 0 {
         out.push(format!("{} frames of an unsupported link type, skipped", d.unknown_link));
     }
     if h.flows_evicted > 0 {
         out.push(format!("{} flows evicted", h.flows_evicted));
+    }
+    if h.host_entries_dropped > 0 {
+        out.push(format!(
+            "{} counter or listener entries of forgotten addresses not kept (use --host to follow specific hosts)",
+            h.host_entries_dropped
+        ));
     }
     out
 }
