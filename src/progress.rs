@@ -67,3 +67,35 @@ impl Default for Progress {
         Progress::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disabled_progress_never_asks_for_figures() {
+        let mut p = Progress::with(false);
+        for i in 0..(3 * CHECK_EVERY as u64) {
+            p.tick(i, || panic!("bytes asked"), || panic!("flows asked"));
+        }
+        p.finish();
+        assert!(!p.shown);
+    }
+
+    #[test]
+    fn enabled_progress_looks_at_the_clock_only_every_so_often() {
+        let mut p = Progress::with(true);
+        let mut asked = 0;
+        for i in 0..(CHECK_EVERY as u64 - 1) {
+            p.tick(
+                i,
+                || {
+                    asked += 1;
+                    (0, 0)
+                },
+                || 0,
+            );
+        }
+        assert_eq!(asked, 0, "no figures before CHECK_EVERY packets");
+    }
+}

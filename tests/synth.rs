@@ -158,3 +158,14 @@ fn max_flows_bounds_the_table_and_counts_evictions() {
         all.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["connections"].as_array().unwrap().len()).sum();
     assert_eq!(rows, 4000);
 }
+
+#[test]
+fn no_progress_line_when_stderr_is_not_a_terminal() {
+    // The progress line is for people watching a terminal; piped, a clean run says nothing on stderr.
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/synth-small.pcap");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_wirestat")).arg("-r").arg(&pcap).args(["-a", "-n", "-s"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!out.stdout.is_empty());
+}
