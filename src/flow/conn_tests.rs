@@ -1403,3 +1403,209 @@ fn shard_host_counters_include_stray_rsts_and_synack_retransmits() {
     // The identity the oracle checks: frames sent = OutSegs + RetransSegs − SYN-ACK retransmits.
     assert_eq!(srv.tcp_v4.segments_sent + srv.tcp_v4.segments_retransmitted - 1, 3);
 }
+
+// ---------------------------------------------------------------------------
+// Review regressions
+// ---------------------------------------------------------------------------
+
+/// A shard that follows only `hosts` (as under `--host`).
+fn shard_for(hosts: &[IpAddr]) -> Shard {
+    let only: std::collections::HashSet<IpAddr> = hosts.iter().copied().collect();
+    Shard::new(Profile::new(Os::Linux), Interest::Only(std::sync::Arc::new(only)), 1 << 16)
+}
+
+#[test]
+fn shard_midstream_pickup_after_both_fins_puts_the_active_closer_in_time_wait() {
+    let t = Tuple::v4();
+
+    // Only the client's FIN and the server's ACK of it: the close is half done.
+    let mut sh = linux_shard();
+    process(&mut sh, &[t.c().fin().seq(100).ack(500).at(ms(0)), t.s().seq(500).ack(101).at(ms(100))]);
+    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    assert_eq!((conn.ep[C].state, conn.ep[S].state), (FinWait2, CloseWait), "(client, server) states");
+    assert!(conn.midstream());
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, FinWait2)]);
+    assert_eq!(rows(&view(&sh, t.server)), [(80, 40000, CloseWait)]);
+
+    // The whole close, with no handshake seen: FIN, ACK, FIN, ACK.
+    let mut sh = linux_shard();
+    process(
+        &mut sh,
+        &[
+            t.c().fin().seq(100).ack(500).at(ms(0)),
+            t.s().seq(500).ack(101).at(ms(100)),
+            t.s().fin().seq(500).ack(101).at(ms(200)),
+            t.c().seq(101).ack(501).at(ms(300)),
+        ],
+    );
+    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    assert_eq!((conn.ep[C].state, conn.ep[S].state), (TimeWait, Closed), "(client, server) states");
+    let (cli, srv) = (view(&sh, t.client), view(&sh, t.server));
+    assert_eq!(rows(&cli), [(40000, 80, TimeWait)], "the side that sent the first FIN closed actively");
+    assert!(rows(&srv).is_empty(), "the passive closer has no row once its FIN is acked");
+    assert_eq!(cli.tcp_v4.current_connections, 0);
+    assert_eq!(srv.tcp_v4.current_connections, 0);
+    // TIME_WAIT began when the server's FIN arrived (the client's own ACK does not re-arm it).
+    let tw = conn.ep[C].state_ts;
+    assert_eq!(tw, ms(200));
+    sh.advance(tw + 60 * SEC - 1);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+    sh.advance(tw + 60 * SEC);
+    assert!(rows(&view(&sh, t.client)).is_empty());
+    assert!(rows(&view(&sh, t.server)).is_empty());
+    assert_eq!(sh.flows(), 0, "TIME_WAIT over and quiet for longer than the linger: forgotten");
+}
+
+#[test]
+fn shard_connection_whose_linger_fired_while_it_had_rows_is_forgotten_after_it_closes() {
+    // Picked up mid-stream: rowless for its first segment, so a linger entry is
+    // queued for T0 + 11 s; the connection is ESTABLISHED when that entry fires.
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    process(
+        &mut sh,
+        &[
+            t.c().seq(100).ack(500).data(10).at(T0 + SEC),
+            t.s().seq(500).ack(110).at(T0 + 1100 * MS),
+            t.c().seq(110).ack(500).data(10).at(T0 + 12 * SEC),
+        ],
+    );
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, Established)]);
+
+    // Reset at T0 + 20 s: no rows left, so it must be forgotten one linger later.
+    process(&mut sh, &[t.c().rst().seq(120).ack(500).at(T0 + 20 * SEC)]);
+    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    assert!(!conn.has_rows());
+    assert_eq!(sh.flows(), 1, "kept for the linger");
+
+    sh.advance(T0 + 1000 * SEC);
+    assert!(sh.conn(t.client, t.cport, t.server, t.sport).is_none(), "the closed connection leaked");
+    assert_eq!(sh.flows(), 0);
+    // Its counters are kept.
+    assert_eq!(view(&sh, t.client).tcp_v4.segments_sent, 3);
+    assert_eq!(view(&sh, t.server).tcp_v4.segments_received, 3);
+}
+
+#[test]
+fn shard_ack_flood_on_a_time_wait_keeps_the_timer_queues_bounded() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    process(&mut sh, &client_closes(&t));
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+
+    // 100 000 ACKs from the server, 20 µs apart: each re-arms the TIME_WAIT.
+    // Time advances after every 512 segments, as the pipeline does per batch.
+    let ack = t.s().seq(ISN_S + 2).ack(ISN_C + 2);
+    let start = T0 + 2 * SEC;
+    let n = 100_000u64;
+    let mut most_queued = 0;
+    let mut last = start;
+    for i in 0..n {
+        last = start + i * 20 * US;
+        sh.process(&ack.at(last).0);
+        if i % 512 == 511 {
+            sh.advance(last);
+        }
+        most_queued = most_queued.max(sh.bookkeeping().0);
+    }
+    sh.advance(last);
+    assert_eq!(sh.flows(), 1);
+    assert!(
+        most_queued < 10_000,
+        "{most_queued} timer entries queued at once for one connection: the queues grow with the packet rate"
+    );
+    assert!(sh.bookkeeping().0 <= 2 * sh.flows() + 4096);
+
+    // The TIME_WAIT still ends 60 s after the last ACK, not before.
+    sh.advance(last + 60 * SEC - 1);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, TimeWait)]);
+    sh.advance(last + 60 * SEC);
+    assert!(rows(&view(&sh, t.client)).is_empty());
+    assert_eq!(sh.flows(), 0);
+}
+
+#[test]
+fn shard_with_host_interest_records_only_that_hosts_listeners() {
+    let x: IpAddr = "10.0.0.2".parse().unwrap();
+    let mut sh = shard_for(&[x]);
+    // X answers a SYN on port 80: X listens there.
+    let t = Tuple::v4();
+    process(&mut sh, &[t.c().syn().seq(ISN_C).at(ms(0)), t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1))]);
+
+    // SYN-ACKs from 10 000 other addresses (port 80) to a third host.
+    let victim: IpAddr = "10.0.0.3".parse().unwrap();
+    for i in 0..10_000u32 {
+        let src = IpAddr::V4(std::net::Ipv4Addr::from(0x0b00_0000 + i));
+        let s = Seg::new(src, 80, victim, 1000).syn().seq(100).ack(1).at(ms(10) + i as u64 * 100 * US);
+        sh.process(&s.0);
+    }
+    assert_eq!(view(&sh, x).listeners, [(x, 80)]);
+    assert_eq!(sh.bookkeeping().1, 1, "listening sockets of addresses nobody asked about were recorded");
+}
+
+#[test]
+fn shard_syn_resent_after_its_synack_gives_up_on_time_behind_later_syn_sent_deadlines() {
+    let a = Tuple::new("10.0.0.1", 1000, "10.0.0.2", 80);
+    let b = Tuple::new("10.0.0.1", 2000, "10.0.0.3", 80);
+    let c = Tuple::new("10.0.0.5", 7, "10.0.0.6", 8);
+    let mut sh = linux_shard();
+    let syn = T0 + 100 * SEC;
+    let synack = syn + 10 * MS;
+    process(
+        &mut sh,
+        &[
+            a.c().syn().seq(100).at(syn),
+            a.s().syn().seq(500).ack(101).at(synack),
+            // Other connections' SYN_SENT deadlines (287 s, 290 s) queue up...
+            b.c().syn().seq(9).at(T0 + 160 * SEC),
+            c.c().syn().seq(1).at(T0 + 163 * SEC),
+            // ...before the client, which never got the SYN-ACK, sends its SYN again.
+            a.c().syn().seq(100).at(T0 + 163 * SEC),
+        ],
+    );
+    assert_eq!(rows(&view(&sh, a.client)), [(1000, 80, SynSent), (2000, 80, SynSent)]);
+
+    // Not before 127 s after the first SYN...
+    sh.advance(syn + 127 * SEC - 1);
+    assert_eq!(rows(&view(&sh, a.client)), [(1000, 80, SynSent), (2000, 80, SynSent)]);
+    assert_eq!(view(&sh, a.client).tcp_v4.failed_connection_attempts, 0);
+    // ...and no later than 127 s after the SYN-ACK, whatever is queued behind.
+    sh.advance(synack + 127 * SEC);
+    let cli = view(&sh, a.client);
+    assert_eq!(rows(&cli), [(2000, 80, SynSent)], "connect() gives up 127 s after the first SYN");
+    assert_eq!(cli.tcp_v4.failed_connection_attempts, 1);
+    assert_eq!(cli.tcp_v4.active_opens, 2);
+
+    sh.advance(T0 + 287 * SEC);
+    let cli = view(&sh, a.client);
+    assert!(rows(&cli).is_empty());
+    assert_eq!(cli.tcp_v4.failed_connection_attempts, 2);
+}
+
+#[test]
+fn icmp_port_unreachable_for_a_synack_keeps_the_request_socket_host_unreachable_drops_it() {
+    // IPv4: port unreachable is not fatal to a request socket (tcp_req_err).
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    let synack = t.s().syn().seq(ISN_S).ack(ISN_C + 1);
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(synack.at(ms(1)));
+    states(&w, Established, SynRcvd);
+    w.icmp(synack.icmp(3, 3).at(ms(2)));
+    states(&w, Established, SynRcvd);
+    // Host unreachable is.
+    w.icmp(synack.icmp(3, 1).at(ms(3)));
+    states(&w, Established, Closed);
+    mibs(&w, ACTIVE, NONE);
+
+    // IPv6: destination unreachable, port unreachable (code 4) is fatal.
+    let t = Tuple::v6();
+    let mut w = Wire::new();
+    let synack = t.s().syn().seq(ISN_S).ack(ISN_C + 1);
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(synack.at(ms(1)));
+    states(&w, Established, SynRcvd);
+    w.icmp(synack.icmp(1, 4).at(ms(2)));
+    states(&w, Established, Closed);
+    mibs(&w, ACTIVE, NONE);
+}

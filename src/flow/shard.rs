@@ -225,6 +225,12 @@ impl Shard {
         self.v4.len() + self.v6.len()
     }
 
+    /// Entries waiting in the timer queues and listening sockets recorded (for
+    /// tests and inspection of how much bookkeeping the shard keeps).
+    pub fn bookkeeping(&self) -> (usize, usize) {
+        (self.ctx.timers.len(), self.ctx.listeners.len())
+    }
+
     pub fn stats(&self) -> ShardStats {
         ShardStats {
             flows: self.flows() as u64,
