@@ -66,28 +66,18 @@ fn stats_block(out: &mut dyn Write, family: &str, c: &TcpCounters) -> io::Result
 /// The capture-health lines for stderr: what could not be read or decoded,
 /// what memory pressure evicted. Nothing when all is well.
 pub fn health_lines(h: &Health) -> Vec<String> {
-    let mut out = h.read_errors.clone();
     let d = &h.decode;
-    if d.undecodable > 0 {
-        out.push(format!("{} frames undecodable (bad or cut-off headers), skipped", d.undecodable));
-    }
-    if d.bad_timestamps > 0 {
-        out.push(format!(
-            "{} frames with a timestamp far ahead of the capture, tracked at the capture's time",
-            d.bad_timestamps
-        ));
-    }
-    if d.unknown_link > 0 {
-        out.push(format!("{} frames of an unsupported link type, skipped", d.unknown_link));
-    }
-    if h.flows_evicted > 0 {
-        out.push(format!("{} flows evicted", h.flows_evicted));
-    }
-    if h.host_entries_dropped > 0 {
-        out.push(format!(
-            "{} counter or listener entries of forgotten addresses not kept (use --host to follow specific hosts)",
-            h.host_entries_dropped
-        ));
-    }
+    let counted = [
+        (d.undecodable, "frames undecodable (bad or cut-off headers), skipped"),
+        (d.bad_timestamps, "frames with a timestamp far ahead of the capture, tracked at the capture's time"),
+        (d.unknown_link, "frames of an unsupported link type, skipped"),
+        (h.flows_evicted, "flows evicted"),
+        (
+            h.host_entries_dropped,
+            "counter or listener entries of forgotten addresses not kept (use --host to follow specific hosts)",
+        ),
+    ];
+    let mut out = h.read_errors.clone();
+    out.extend(counted.iter().filter(|(n, _)| *n > 0).map(|(n, what)| format!("{n} {what}")));
     out
 }
