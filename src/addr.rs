@@ -42,6 +42,18 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+const K1: u64 = 0x9e37_79b9_7f4a_7c15;
+const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
+const K3: u64 = 0x1656_67b1_9e37_79f9;
+
+/// Multiply two words into 128 bits and fold the halves: one multiplication
+/// mixes every input bit into the result (the core of wyhash-style hashes).
+#[inline]
+fn fold(x: u64, y: u64) -> u64 {
+    let p = x as u128 * y as u128;
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
 /// A per-process random value mixed into every flow hash, so that nobody can
 /// craft 4-tuples that all land in one bucket or on one worker.
 static SEED: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
@@ -158,7 +170,7 @@ impl FlowKey for Key4 {
 
     #[inline]
     fn hash64(&self) -> u64 {
-        mix64(mix64(((self.a as u64) << 32 | self.b as u64) ^ seed()) ^ ((self.pa as u64) << 16 | self.pb as u64))
+        fold(((self.a as u64) << 32 | self.b as u64) ^ seed(), ((self.pa as u64) << 16 | self.pb as u64) ^ K1)
     }
 
     fn ip(&self, side: usize) -> IpAddr {
@@ -201,13 +213,13 @@ impl FlowKey for Key6 {
 
     #[inline]
     fn hash64(&self) -> u64 {
-        // Each word goes through the mixer before the next joins, so words that
-        // differ in the same low bits (client address vs. client port) cannot cancel.
-        let mut h = mix64(self.a[0] ^ seed());
-        for w in [self.a[1], self.b[0], self.b[1], (self.pa as u64) << 16 | self.pb as u64] {
-            h = mix64(h ^ w);
-        }
-        h
+        // Each pair of words is multiplied together before the pairs are
+        // combined, so words differing in the same low bits (client address
+        // vs. client port) cannot cancel.
+        let k = seed();
+        let x = fold(self.a[0] ^ k, self.a[1] ^ K1);
+        let y = fold(self.b[0] ^ K2, self.b[1] ^ K3);
+        fold(x ^ k.rotate_left(32), y ^ ((self.pa as u64) << 16 | self.pb as u64))
     }
 
     fn ip(&self, side: usize) -> IpAddr {
