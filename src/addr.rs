@@ -67,7 +67,8 @@ fn seed() -> u64 {
 }
 
 /// Direction-independent hash of a 4-tuple, used to pick the shard: each
-/// endpoint is hashed on its own (seeded) and the two are added, so both
+/// endpoint is hashed on its own (seeded, one folded multiply: this runs on the
+/// reader thread, the pipeline's critical path) and the two are added, so both
 /// directions land on the same worker.
 #[inline]
 pub fn shard_hash(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> u64 {
@@ -75,9 +76,8 @@ pub fn shard_hash(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> u64 {
     let endpoint = |a: &RawAddr, port: u16| {
         let w0 = u64::from_le_bytes(a[..8].try_into().unwrap());
         let w1 = u64::from_le_bytes(a[8..].try_into().unwrap());
-        // The port sits in bits an IPv4 address never uses; the second word is
-        // scrambled first so its bits cannot cancel the first word's.
-        mix64(w0 ^ k ^ w1.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29) ^ (port as u64) << 48)
+        // The port sits in bits the second word of an IPv4 address never uses.
+        fold(w0 ^ k, w1 ^ (port as u64) << 48 ^ K1)
     };
     endpoint(src, sport).wrapping_add(endpoint(dst, dport))
 }
