@@ -25,14 +25,6 @@ pub fn from_ip(ip: IpAddr) -> (RawAddr, bool) {
     }
 }
 
-/// `addr:port` as netstat prints it, IPv6 in brackets.
-pub fn endpoint(ip: IpAddr, port: u16) -> String {
-    match ip {
-        IpAddr::V4(a) => format!("{a}:{port}"),
-        IpAddr::V6(a) => format!("[{a}]:{port}"),
-    }
-}
-
 /// A finaliser from the splitmix64 family: cheap, and good enough to spread
 /// flows evenly over shards and hash buckets.
 #[inline]

@@ -112,10 +112,6 @@ impl Engine {
         Engine { senders, pending, pool, acks, handles, store, gauges, watermark: 0, last_flush: 0 }
     }
 
-    pub fn workers(&self) -> usize {
-        self.senders.len()
-    }
-
     /// Hands one summary to its shard.
     #[inline]
     pub fn push(&mut self, s: &Summary) {
@@ -177,10 +173,6 @@ impl Engine {
     /// Connections tracked, as of each shard's last batch.
     pub fn flows(&self) -> u64 {
         self.gauges.iter().map(|g| g.load(Ordering::Relaxed)).sum()
-    }
-
-    pub fn watermark(&self) -> u64 {
-        self.watermark
     }
 }
 
@@ -262,6 +254,7 @@ fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats], at: u64) -> 
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
         host_entries_dropped: stats.iter().map(|s| s.counters_dropped).sum(),
+        table_bytes: stats.iter().map(|s| s.heap_bytes).sum(),
         read_errors: src.errors.clone(),
         reader_cpu: crate::report::thread_cpu_seconds(),
         worker_cpu: stats.iter().map(|s| s.cpu_seconds).collect(),

@@ -61,6 +61,8 @@ pub struct Health {
     pub flows_tracked: u64,
     pub flows_evicted: u64,
     pub flows_idle_expired: u64,
+    /// Bytes the workers' connection tables and timer queues hold (allocated).
+    pub table_bytes: u64,
     /// Counter/listener entries not kept for forgotten addresses (the cap without `--host`).
     pub host_entries_dropped: u64,
     pub read_errors: Vec<String>,

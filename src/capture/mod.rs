@@ -41,14 +41,6 @@ impl FileSource {
         Ok(FileSource { path: path.into(), cap, linktype, frames: 0, bytes_read: 24, size, done: false })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn linktype(&self) -> i32 {
-        self.linktype
-    }
-
     /// Reads and decodes the next frame into `out` (setting `ts` and
     /// `frame_len`). A read error (a file cut off mid-record, a corrupt record
     /// header) ends this file; it is returned once, then the file reads as ended.

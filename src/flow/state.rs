@@ -39,10 +39,6 @@ impl TcpState {
         }
     }
 
-    pub fn parse(s: &str) -> Option<TcpState> {
-        ALL.iter().copied().find(|t| t.name() == s)
-    }
-
     /// Whether the host's connection table shows a row for this state.
     pub fn has_row(self) -> bool {
         !matches!(self, TcpState::Unknown | TcpState::Closed | TcpState::Listen)
@@ -54,18 +50,3 @@ impl TcpState {
         matches!(self, TcpState::Established | TcpState::CloseWait)
     }
 }
-
-pub const ALL: [TcpState; 12] = [
-    TcpState::Unknown,
-    TcpState::Closed,
-    TcpState::Listen,
-    TcpState::SynSent,
-    TcpState::SynRcvd,
-    TcpState::Established,
-    TcpState::FinWait1,
-    TcpState::FinWait2,
-    TcpState::Closing,
-    TcpState::CloseWait,
-    TcpState::LastAck,
-    TcpState::TimeWait,
-];
