@@ -92,9 +92,10 @@ fn run(args: &Args) -> Result<(), Error> {
         // For profiling the pipeline: how the CPU time splits between reading and tracking.
         let w: Vec<String> = health.worker_cpu.iter().map(|c| format!("{c:.2}")).collect();
         eprintln!(
-            "wirestat: cpu seconds: reader {:.2} (at the last snapshot), workers [{}]",
+            "wirestat: cpu seconds: reader {:.2} (at the last snapshot), workers [{}]; tables {:.1} MiB allocated",
             health.reader_cpu,
-            w.join(", ")
+            w.join(", "),
+            health.table_bytes as f64 / (1 << 20) as f64
         );
     }
     Ok(())

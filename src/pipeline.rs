@@ -254,8 +254,8 @@ fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats], at: u64) -> 
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
         host_entries_dropped: stats.iter().map(|s| s.counters_dropped).sum(),
-        table_bytes: stats.iter().map(|s| s.heap_bytes).sum(),
         read_errors: src.errors.clone(),
+        table_bytes: stats.iter().map(|s| s.heap_bytes).sum(),
         reader_cpu: crate::report::thread_cpu_seconds(),
         worker_cpu: stats.iter().map(|s| s.cpu_seconds).collect(),
     }

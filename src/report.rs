@@ -61,11 +61,11 @@ pub struct Health {
     pub flows_tracked: u64,
     pub flows_evicted: u64,
     pub flows_idle_expired: u64,
-    /// Bytes the workers' connection tables and timer queues hold (allocated).
-    pub table_bytes: u64,
     /// Counter/listener entries not kept for forgotten addresses (the cap without `--host`).
     pub host_entries_dropped: u64,
     pub read_errors: Vec<String>,
+    /// Bytes allocated for the workers' tables and timer queues, for `WIRESTAT_THREAD_TIMES`.
+    pub table_bytes: u64,
     /// CPU seconds of the reader thread and of each worker, for `WIRESTAT_THREAD_TIMES`.
     pub reader_cpu: f64,
     pub worker_cpu: Vec<f64>,

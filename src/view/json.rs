@@ -57,7 +57,7 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         out,
         "}},\"capture\":{{\"frames\":{},\"bytes\":{},\"tcp_segments\":{},\"icmp_errors_quoting_tcp\":{},\
          \"non_ip\":{},\"other_protocols\":{},\"fragments\":{},\"undecodable\":{},\"unknown_link_type\":{},\"bad_timestamps\":{},\
-         \"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"host_entries_dropped\":{},\"table_bytes\":{},\
+         \"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"host_entries_dropped\":{},\
          \"read_errors\":{}}}}}",
         d.frames,
         d.bytes,
@@ -73,7 +73,6 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         health.flows_evicted,
         health.flows_idle_expired,
         health.host_entries_dropped,
-        health.table_bytes,
         serde_json::Value::from(health.read_errors.clone())
     )?;
     out.write_all(b"\n")
