@@ -169,3 +169,27 @@ fn no_progress_line_when_stderr_is_not_a_terminal() {
     assert!(out.stderr.is_empty(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(!out.stdout.is_empty());
 }
+
+#[test]
+fn idle_timeout_forgets_quiet_connections_only_when_asked() {
+    // Connections that stay open, spread over ~100 s of capture time.
+    let (pcap, truth) = generate(
+        "idle",
+        &["--flows", "300", "--concurrency", "300", "--mix", "open=1", "--duration-hint", "100", "--seed", "4"],
+    );
+    let open = truth["server_state_counts"]["ESTABLISHED"].as_u64().unwrap();
+    let rows = |args: &[&str]| -> (u64, u64) {
+        let mut a = vec!["--host", "10.0.0.1", "--host", "fd00::1", "--format", "json"];
+        a.extend_from_slice(args);
+        let v: Value = serde_json::from_str(&wirestat(&pcap, &a)).unwrap();
+        let n = v["connections"].as_array().unwrap().iter().filter(|c| c["state"] == "ESTABLISHED").count();
+        (n as u64, v["capture"]["flows_idle_expired"].as_u64().unwrap())
+    };
+    // By default an idle ESTABLISHED connection stays, as it does on the host.
+    assert_eq!(rows(&[]), (open, 0));
+    // With a short idle timeout the quiet ones are forgotten, and counted.
+    let (left, expired) = rows(&["--idle-timeout", "5"]);
+    // (A forgotten connection that speaks again is picked up mid-stream, so one
+    // connection can expire more than once.)
+    assert!(expired > 0 && left < open, "left {left} of {open}, expired {expired}");
+}
