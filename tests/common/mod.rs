@@ -194,11 +194,7 @@ pub mod pcapfile {
 pub mod craft {
     use etherparse::{IpNumber, PacketBuilder, TcpOptionElement};
 
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const PSH: u8 = 0x08;
-    pub const ACK: u8 = 0x10;
+    pub use wirestat::decode::flag::{ACK, FIN, PSH, RST, SYN};
 
     pub const V4_CLIENT: [u8; 4] = [192, 0, 2, 1];
     pub const V4_SERVER: [u8; 4] = [198, 51, 100, 2];
