@@ -23,7 +23,7 @@ pub enum Format {
                   wirestat -r a.pcap -r b.pcapng --format json    merged in time order, JSON lines"
 )]
 pub struct Args {
-    /// Capture file to read (pcap or pcapng); repeat to merge several in timestamp order.
+    /// Capture file to read (pcap or pcapng; `-` for standard input); repeat to merge several in timestamp order.
     #[arg(short = 'r', long = "read", value_name = "FILE", required = true)]
     pub read: Vec<PathBuf>,
 

@@ -114,3 +114,26 @@ fn every_fixture_case_is_tested() {
     let n = std::fs::read_dir(dir).unwrap().count();
     assert_eq!(n, 18, "a case was added to fixtures/oracle: add it to kernel_case! above");
 }
+
+/// `-r -` reads the capture from standard input (e.g. `tcpdump -w - | wirestat -r -`):
+/// the views must be the ones the file gives.
+#[test]
+fn a_capture_on_standard_input_gives_the_files_views() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/oracle/mixed-s1/capture.pcap");
+    let args = ["--host", "10.201.0.1", "--host", "fd00:201::1", "-a", "-n", "-s", "--format", "json"];
+    let from_file = Command::new(env!("CARGO_BIN_EXE_wirestat")).arg("-r").arg(&file).args(args).output().unwrap();
+    let from_stdin = Command::new(env!("CARGO_BIN_EXE_wirestat"))
+        .args(["-r", "-"])
+        .args(args)
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert!(from_stdin.status.success(), "{}", String::from_utf8_lossy(&from_stdin.stderr));
+    let rows = |o: &std::process::Output| {
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        (v["connections"].clone(), v["tcp_stats"].clone(), v["capture"]["frames"].clone())
+    };
+    let (f, s) = (rows(&from_file), rows(&from_stdin));
+    assert!(f.0.as_array().is_some_and(|a| a.len() > 3), "the case has connections");
+    assert_eq!(f, s);
+}
