@@ -84,7 +84,7 @@ impl Engine {
                         match m {
                             Msg::Batch(mut v, watermark) => {
                                 shard.process_batch(&v);
-                                shard.advance(watermark);
+                                shard.tick(watermark);
                                 gauges[i].store(shard.flows() as u64, Ordering::Relaxed);
                                 v.clear();
                                 let _ = pool_tx.send(v);

@@ -72,7 +72,7 @@ pub struct Health {
 }
 
 /// A host: one or more addresses seen as one machine.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HostView {
     pub addrs: Vec<IpAddr>,
     /// Connection rows: (local address, row), sorted.

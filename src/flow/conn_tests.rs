@@ -1125,6 +1125,109 @@ fn sequence_numbers_wrap_around_2_pow_32() {
 // Timers on capture time (through the shard)
 // ---------------------------------------------------------------------------
 
+/// Segments that arrive just after a deadline, before the queued timers have
+/// had their turn (they may run up to `TIMER_SLACK` late): each connection is
+/// brought up to date by its own segment, so the views equal those of a shard
+/// whose timers run exactly on time, at every snapshot.
+#[test]
+fn shard_late_timers_change_nothing_a_view_or_segment_sees() {
+    let (a, b, c, d) = (
+        Tuple::new("10.0.0.1", 40000, "10.0.0.2", 80),
+        Tuple::new("10.0.0.1", 40001, "10.0.0.2", 80),
+        Tuple::new("10.0.0.1", 40002, "10.0.0.2", 80),
+        Tuple::new("10.0.0.1", 40003, "10.0.0.2", 80),
+    );
+    let tw = ms(12);
+    let mut segs = client_closes(&a);
+    // A: the 4-tuple reused 1 ms after its TIME_WAIT ran out.
+    segs.push(a.c().syn().seq(ISN_C + 100_000).at(tw + 60 * SEC + MS));
+    segs.push(a.s().syn().seq(ISN_S + 7).ack(ISN_C + 100_001).at(tw + 60 * SEC + 2 * MS));
+    segs.push(a.c().seq(ISN_C + 100_001).ack(ISN_S + 8).at(tw + 60 * SEC + 3 * MS));
+    // B: a SYN nobody answers until just after connect() gave up.
+    segs.push(b.c().syn().seq(ISN_C).at(0));
+    segs.push(b.c().syn().seq(ISN_C).at(SEC));
+    segs.push(b.s().syn().seq(ISN_S).ack(ISN_C + 1).at(127 * SEC + 5 * MS));
+    // C: closed, then a stray ACK once TIME_WAIT and the linger time are over.
+    segs.extend(client_closes(&c));
+    segs.push(c.s().seq(ISN_S + 2).ack(ISN_C + 2).at(tw + 70 * SEC + MS));
+    // D: a handshake whose final ACK comes after the server gave up on it.
+    segs.push(d.c().syn().seq(ISN_C).at(ms(3)));
+    segs.push(d.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(4)));
+    segs.push(d.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(4) + 63 * SEC + MS));
+    segs.sort_by_key(|s| s.0.ts);
+
+    let (mut late, mut exact) = (linux_shard(), linux_shard());
+    let hosts = [a.client, a.server];
+    let mut checked = 0;
+    for (i, s) in segs.iter().enumerate() {
+        late.process(&s.0);
+        exact.advance(s.0.ts);
+        exact.process(&s.0);
+        // A snapshot after every segment: both run their due timers first.
+        let at = s.0.ts;
+        if segs.get(i + 1).is_none_or(|n| n.0.ts > at) {
+            late.advance(at);
+            for h in hosts {
+                assert_eq!(view(&late, h), view(&exact, h), "after the segment at {at}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 10);
+    let end = tw + 300 * SEC;
+    late.advance(end);
+    exact.advance(end);
+    for h in hosts {
+        assert_eq!(view(&late, h), view(&exact, h));
+    }
+    let cli = view(&exact, a.client);
+    assert_eq!(cli.tcp_v4.active_opens, 5, "A twice, B, C, D");
+    assert_eq!(cli.tcp_v4.failed_connection_attempts, 1, "B gave up");
+}
+
+/// The same, without snapshots in between: the late shard's timers run only
+/// when they are `TIMER_SLACK` overdue, and it ends with the same views.
+#[test]
+fn shard_late_timers_end_in_the_same_views_without_snapshots() {
+    let mut segs = Vec::new();
+    for i in 0..200u16 {
+        let t = Tuple::new("10.0.0.1", 20000 + i, "10.0.0.2", 80);
+        let base = i as u64 * 700 * MS;
+        let shifted: Vec<Seg> = client_closes(&t)
+            .into_iter()
+            .map(|s| {
+                let ts = s.0.ts;
+                s.at(base + ts)
+            })
+            .collect();
+        segs.extend(shifted);
+        // Every third 4-tuple is reused just after its TIME_WAIT ran out.
+        if i % 3 == 0 {
+            let at = base + ms(12) + 60 * SEC + (i as u64 % 7) * MS;
+            segs.push(t.c().syn().seq(ISN_C - 500).at(at));
+            segs.push(t.s().rst().seq(0).ack(ISN_C - 499).at(at + MS));
+        }
+    }
+    segs.sort_by_key(|s| s.0.ts);
+    let (mut late, mut exact) = (linux_shard(), linux_shard());
+    for s in &segs {
+        late.process(&s.0);
+        exact.advance(s.0.ts);
+        exact.process(&s.0);
+    }
+    let end = segs.last().unwrap().0.ts;
+    late.advance(end);
+    exact.advance(end);
+    let (cli, srv) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+    for h in [cli, srv] {
+        assert_eq!(view(&late, h), view(&exact, h));
+    }
+    let v = view(&exact, cli);
+    assert_eq!(v.tcp_v4.active_opens, 200 + 67);
+    assert_eq!(v.tcp_v4.failed_connection_attempts, 67);
+    assert!(!v.rows.is_empty());
+}
+
 #[test]
 fn shard_time_wait_expires_after_60s_of_capture_time() {
     let t = Tuple::v4();

@@ -16,6 +16,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 const V6_BIT: u32 = 1 << 31;
+/// How late, in capture time, queued timers may run. A connection's own
+/// packets bring it up to date first (`catch_up`), so lateness changes no
+/// state a view or a later segment can see; it only lets the queues be
+/// worked through in batches, their cache misses overlapped, instead of one
+/// entry every few packets.
+const TIMER_SLACK: u64 = 250_000_000;
 /// Without `--host`, at most this many forgotten addresses keep counters per shard,
 /// so a flood of spoofed sources cannot grow memory without bound.
 const ACC_CAP: usize = 1 << 20;
@@ -112,7 +118,10 @@ impl Shard {
         if s.ts > self.now {
             self.now = s.ts;
         }
-        if self.now >= self.next_due {
+        if self.now >= self.next_due.saturating_add(TIMER_SLACK)
+            || (self.now >= self.next_due && self.flows() >= self.ctx.max_flows)
+        {
+            // Also on time when the table is full: what timers forget is never evicted.
             self.advance(self.now);
         }
         let now = self.now;
@@ -163,7 +172,18 @@ impl Shard {
         }
     }
 
-    /// Moves capture time to `now`, firing every timer due by then.
+    /// Moves capture time to `now`, letting queued timers run up to
+    /// `TIMER_SLACK` late (between packets, e.g. on a batch's watermark).
+    pub fn tick(&mut self, now: u64) {
+        if now >= self.next_due.saturating_add(TIMER_SLACK) {
+            self.advance(now);
+        } else if now > self.now {
+            self.now = now;
+        }
+    }
+
+    /// Moves capture time to `now`, firing every timer due by then (before
+    /// a snapshot: views read every connection).
     pub fn advance(&mut self, now: u64) {
         if now > self.now {
             self.now = now;
@@ -336,7 +356,20 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     bit: u32,
 ) {
     let (key, d) = K::canonical(&s.src, &s.dst, s.sport, s.dport);
-    let slot = match t.find(&key, hash) {
+    let mut found = t.find(&key, hash);
+    let mut before = None;
+    if let Some(slot) = found
+        && let Some(flow) = t.get_mut(slot)
+    {
+        before = Some(timed(&flow.conn));
+        if catch_up(flow, now, &ctx.profile) {
+            ctx.retire_counts(flow);
+            t.remove(slot);
+            found = None;
+            before = None;
+        }
+    }
+    let slot = match found {
         Some(slot) => slot,
         None => {
             if s.has(flag::RST) {
@@ -359,7 +392,7 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
         flow.linger_armed = false;
         restarted = true;
     }
-    let before = timed(&flow.conn);
+    let before = before.unwrap_or_else(|| timed(&flow.conn));
     let out = flow.conn.segment(d, s, now);
     flow.last_ts = now;
     if out.listener {
@@ -378,6 +411,11 @@ fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Summary, hash: u64, 
     let Some(slot) = t.find(&key, hash) else { return };
     let Some(flow) = t.get_mut(slot) else { return };
     let before = timed(&flow.conn);
+    if catch_up(flow, now, &ctx.profile) {
+        ctx.retire_counts(flow);
+        t.remove(slot);
+        return;
+    }
     flow.conn.icmp_error(d, s, now, &ctx.profile);
     ctx.arm(t, slot, bit, before, false, now);
 }
@@ -402,6 +440,17 @@ fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, e: &Entry, bit: u32, no
         return;
     }
     ctx.arm(t, slot, bit, before, false, now);
+}
+
+/// Brings a connection up to `now` before its next segment, as if its queued
+/// timers had run on time: expires timed states past their deadline, and says
+/// whether the connection would have been forgotten (no rows, quiet for the
+/// linger time) — then the segment belongs to a new one.
+#[inline]
+fn catch_up<K: FlowKey>(flow: &mut Flow<K>, now: u64, p: &Profile) -> bool {
+    flow.conn.expire(0, now, p);
+    flow.conn.expire(1, now, p);
+    !flow.conn.has_rows() && now >= flow.last_ts.saturating_add(p.linger)
 }
 
 /// The timed states of a connection's two sides, with their start times.
