@@ -167,6 +167,52 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lines_are_in_netstat_order() {
+        use crate::report::Row;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (a4, b4, a6) = (ip("10.0.0.2"), ip("10.0.0.10"), ip("fd00::1"));
+        let row = |lp: u16, f: &str, fp: u16| Row {
+            local_port: lp,
+            foreign: ip(f),
+            foreign_port: fp,
+            state: TcpState::Established,
+            midstream: false,
+        };
+        let h = HostView {
+            addrs: vec![b4, a4, a6],
+            rows: vec![
+                (a6, row(443, "fd00::9", 5000)),
+                (b4, row(80, "10.0.0.1", 3000)),
+                (a4, row(80, "192.168.0.1", 1)),
+                (a4, row(80, "10.0.0.200", 65535)),
+                (a4, row(22, "10.0.0.1", 40000)),
+                (a6, row(22, "fd00::2", 1)),
+                (a4, row(80, "10.0.0.200", 2)),
+            ],
+            listeners: vec![(a4, 80), (a6, 443), (b4, 8)],
+            tcp_v4: Default::default(),
+            tcp_v6: Default::default(),
+        };
+        let o = ViewOpts { table: true, all: true, stats: false, proto: None };
+        let got: Vec<String> = lines(&h, &o).iter().map(|l| format!("{} {}", l.local, l.foreign)).collect();
+        assert_eq!(
+            got,
+            [
+                "10.0.0.2:22 10.0.0.1:40000",
+                "10.0.0.2:80 0.0.0.0:0",
+                "10.0.0.2:80 10.0.0.200:2",
+                "10.0.0.2:80 10.0.0.200:65535",
+                "10.0.0.2:80 192.168.0.1:1",
+                "10.0.0.10:8 0.0.0.0:0",
+                "10.0.0.10:80 10.0.0.1:3000",
+                "[fd00::1]:22 [fd00::2]:1",
+                "[fd00::1]:443 [::]:0",
+                "[fd00::1]:443 [fd00::9]:5000",
+            ]
+        );
+    }
+
+    #[test]
     fn render_matches_display() {
         for (ip, port) in
             [("10.201.0.1", 0u16), ("255.0.9.100", 65535), ("fd00:201::1", 80), ("::", 0), ("2001:db8::ffff:1:2", 443)]
