@@ -51,7 +51,7 @@ fn run(args: &Args) -> Result<(), Error> {
         })?),
     };
     let opts = ViewOpts { table: args.all || args.numeric || !args.stats, all: args.all, stats: args.stats, proto };
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let workers = threads(args);
     let interest = if args.host.is_empty() {
         Interest::All
     } else {
@@ -123,15 +123,30 @@ fn print_views(
     if args.interval.is_some() && args.format == Format::Text {
         writeln!(out, "\nCapture time {}", view::json::seconds(health.snapshot_ns))?;
     }
-    for addrs in hosts {
-        let h = HostView::build(store, &addrs);
+    let render = |addrs: &Vec<IpAddr>, out: &mut dyn Write| -> std::io::Result<()> {
+        let h = HostView::build(store, addrs);
         match args.format {
-            Format::Json => view::json::write(out, &h, opts, health)?,
-            Format::Text => view::text::write(out, &h, opts, args.host.is_empty())?,
+            Format::Json => view::json::write(out, &h, opts, health),
+            Format::Text => view::text::write(out, &h, opts, args.host.is_empty()),
         }
+    };
+    if let [one] = hosts.as_slice() {
+        // One host (--host): straight to the output, row by row.
+        render(one, out)?;
+        return Ok(());
     }
+    let rows = |a: &Vec<IpAddr>| a.iter().map(|a| store.get(a).map_or(0, |v| v.rows.len())).sum::<usize>() + 1;
+    view::rounds::write_in_rounds(out, &hosts, threads(args), RENDER_ROUND, rows, |h, buf| render(h, buf))?;
     Ok(())
 }
+
+/// Worker threads: --workers, or one per core.
+fn threads(args: &Args) -> usize {
+    args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+}
+
+/// Rows rendered per round when many hosts are printed at once.
+const RENDER_ROUND: usize = 1 << 17;
 
 /// Half of the memory available now, at the planned bytes per connection.
 fn default_max_flows() -> usize {

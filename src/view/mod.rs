@@ -1,8 +1,9 @@
 //! Rendering published host views: netstat's text layout and the JSON
-//! contract. Both write straight to the output, row by row: a busy server's
-//! table is never held as text in memory.
+//! contract. A host's view is written row by row; many hosts are rendered in
+//! parallel, a bounded round of rows at a time (`rounds`).
 
 pub mod json;
+pub mod rounds;
 pub mod text;
 
 use crate::flow::TcpState;
@@ -147,10 +148,17 @@ pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
     // A busy server has hundreds of thousands of rows, sorted on one thread
     // after the replay: IPv4 rows sort on one integer.
     let (mut v4, mut v6): (Vec<Line>, Vec<Line>) = out.into_iter().partition(|l| !l.v6());
-    v4.sort_unstable_by_key(v4_order);
-    v6.sort_unstable_by_key(|l| (l.local, l.foreign));
+    v4.sort_by_cached_key(v4_order);
+    v6.sort_by_cached_key(|l| (v6_bits(l.local.0), l.local.1, v6_bits(l.foreign.0), l.foreign.1));
     v4.append(&mut v6);
     v4
+}
+
+fn v6_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V6(a) => a.to_bits(),
+        IpAddr::V4(_) => 0,
+    }
 }
 
 /// (local address, port, foreign address, port) of an IPv4 line as one number.
