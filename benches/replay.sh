@@ -7,7 +7,8 @@
 #   MEMORY_FLOWS=2000000 benches/replay.sh ...   also size the memory capture
 #
 # Prints, for the throughput capture: median wall seconds of each, Mpps, the
-# ratio wirestat/bare; for the memory capture (MEMORY_FLOWS connections open
+# ratio wirestat/bare (and against the bare loop reading through the same
+# 256 KiB stdio buffer wirestat uses, `pcap_loop --buffered`); for the memory capture (MEMORY_FLOWS connections open
 # at once): peak RSS and bytes per tracked connection above a tiny run's RSS.
 # Needs GNU time (/usr/bin/time, Debian package `time`).
 set -euo pipefail
@@ -41,21 +42,25 @@ cat "$CAP" > /dev/null  # into the page cache
 run() { /usr/bin/time -f "%e %M" -o "$OUT/time.txt" "$@" > /dev/null 2>&1; cat "$OUT/time.txt"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-: > "$OUT/bare.txt"; : > "$OUT/ws.txt"; : > "$OUT/ratio.txt"
+: > "$OUT/bare.txt"; : > "$OUT/buffered.txt"; : > "$OUT/ws.txt"; : > "$OUT/ratio.txt"; : > "$OUT/ratio-buffered.txt"
 run "$BARE" "$CAP" > /dev/null; run "$WS" -r "$CAP" -a -n -s "${wflag[@]}" > /dev/null  # warm-up
 for _ in $(seq "$RUNS"); do
   b=$(run "$BARE" "$CAP" | cut -d' ' -f1)
   w=$(run "$WS" -r "$CAP" -a -n -s "${wflag[@]}" | cut -d' ' -f1)
-  echo "$b" >> "$OUT/bare.txt"; echo "$w" >> "$OUT/ws.txt"
+  bb=$(run "$BARE" --buffered "$CAP" | cut -d' ' -f1)
+  echo "$b" >> "$OUT/bare.txt"; echo "$w" >> "$OUT/ws.txt"; echo "$bb" >> "$OUT/buffered.txt"
   python3 -c "print($w / $b)" >> "$OUT/ratio.txt"
+  python3 -c "print($w / $bb)" >> "$OUT/ratio-buffered.txt"
 done
 b=$(median < "$OUT/bare.txt"); w=$(median < "$OUT/ws.txt"); r=$(median < "$OUT/ratio.txt")
-python3 - "$npk" "$b" "$w" "$r" "$RUNS" <<'PY'
+bb=$(median < "$OUT/buffered.txt"); rb=$(median < "$OUT/ratio-buffered.txt")
+python3 - "$npk" "$b" "$w" "$r" "$RUNS" "$bb" "$rb" <<'PY'
 import sys
-n, b, w, r, runs = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+n, b, w, r, runs, bb, rb = int(sys.argv[1]), *map(float, sys.argv[2:5]), sys.argv[5], *map(float, sys.argv[6:8])
 print(f"throughput ({n} packets, median of {runs} alternating runs, wall clock, whole process)")
-print(f"  bare libpcap loop   {b:7.3f} s  {n / b / 1e6:6.2f} Mpps")
-print(f"  wirestat -a -n -s   {w:7.3f} s  {n / w / 1e6:6.2f} Mpps  = {100 / r:4.1f}% of the bare loop (median pair ratio {r:.2f})")
+print(f"  bare libpcap loop            {b:7.3f} s  {n / b / 1e6:6.2f} Mpps")
+print(f"  wirestat -a -n -s            {w:7.3f} s  {n / w / 1e6:6.2f} Mpps  = {100 / r:4.1f}% of the bare loop (median pair ratio {r:.2f})")
+print(f"  bare loop, wirestat's buffer {bb:7.3f} s  {n / bb / 1e6:6.2f} Mpps  (wirestat = {100 / rb:4.1f}% of it)")
 PY
 
 if [ "$MEMORY_FLOWS" -gt 0 ]; then

@@ -136,7 +136,7 @@ fn print_views(
         return Ok(());
     }
     let rows = |a: &Vec<IpAddr>| a.iter().map(|a| store.get(a).map_or(0, |v| v.rows.len())).sum::<usize>() + 1;
-    view::rounds::write_in_rounds(out, &hosts, threads(args), RENDER_ROUND, rows, |h, buf| render(h, buf))?;
+    view::rounds::write_in_rounds(out, &hosts, threads(args), RENDER_ROUND, rows, render)?;
     Ok(())
 }
 

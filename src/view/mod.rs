@@ -146,12 +146,17 @@ pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
     }));
     out.retain(|l| Proto::admits(o.proto, l.v6()));
     // A busy server has hundreds of thousands of rows, sorted on one thread
-    // after the replay: IPv4 rows sort on one integer.
-    let (mut v4, mut v6): (Vec<Line>, Vec<Line>) = out.into_iter().partition(|l| !l.v6());
-    v4.sort_by_cached_key(v4_order);
-    v6.sort_by_cached_key(|l| (v6_bits(l.local.0), l.local.1, v6_bits(l.foreign.0), l.foreign.1));
-    v4.append(&mut v6);
-    v4
+    // after the replay, in place: IPv4 rows compare as one integer.
+    out.sort_unstable_by(|a, b| {
+        a.v6()
+            .cmp(&b.v6())
+            .then_with(|| if a.v6() { v6_order(a).cmp(&v6_order(b)) } else { v4_order(a).cmp(&v4_order(b)) })
+    });
+    out
+}
+
+fn v6_order(l: &Line) -> (u128, u16, u128, u16) {
+    (v6_bits(l.local.0), l.local.1, v6_bits(l.foreign.0), l.foreign.1)
 }
 
 fn v6_bits(ip: IpAddr) -> u128 {

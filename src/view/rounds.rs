@@ -2,7 +2,8 @@
 //! hundreds of hosts to print, one after another, while the other cores sit
 //! idle: hosts are rendered in parallel into memory, a round of about
 //! `round_rows` rows at a time (so the text waiting to be written stays
-//! bounded), and each round is written in the hosts' order.
+//! bounded), and each round is written in the hosts' order. A host bigger
+//! than a round is written straight to the output.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +16,7 @@ pub fn write_in_rounds<H: Sync>(
     threads: usize,
     round_rows: usize,
     rows: impl Fn(&H) -> usize + Sync,
-    render: impl Fn(&H, &mut Vec<u8>) -> io::Result<()> + Sync,
+    render: impl Fn(&H, &mut dyn Write) -> io::Result<()> + Sync,
 ) -> io::Result<()> {
     let mut start = 0;
     while start < hosts.len() {
@@ -25,6 +26,12 @@ pub fn write_in_rounds<H: Sync>(
             end += 1;
         }
         let round = &hosts[start..end];
+        if n > round_rows {
+            // One host bigger than a round: straight to the output, never all in memory.
+            render(&round[0], out)?;
+            start = end;
+            continue;
+        }
         let next = AtomicUsize::new(0);
         let work = || -> io::Result<Vec<(usize, Vec<u8>)>> {
             let mut mine = Vec::new();
