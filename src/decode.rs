@@ -68,6 +68,8 @@ pub struct Summary {
     pub payload_len: u32,
     /// Length of the frame on the wire.
     pub frame_len: u32,
+    /// Bytes of the frame in the capture (set by [`decode`]).
+    pub cap_len: u32,
     pub win: u16,
     pub flags: u8,
     pub kind: Kind,
@@ -154,6 +156,7 @@ const VXLAN_PORT: u16 = 4789;
 /// Decodes one frame into `out` (whose `ts`, `frame` and `frame_len` the
 /// caller has already set).
 pub fn decode(linktype: i32, data: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
+    out.cap_len = data.len() as u32;
     match linktype {
         link::ETHERNET => ethernet(data, out, 0),
         link::RAW | link::RAW_DLT | link::RAW_OPENBSD | link::IPV4 | link::IPV6 => ip(data, out, 0),
@@ -285,6 +288,16 @@ fn ip(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
     }
 }
 
+/// How many bytes from the start of `data` were on the wire: what was captured
+/// plus what the snaplen cut. A datagram longer than that is corrupt (the
+/// kernel drops it as truncated before TCP sees it). Unknown lengths allow anything.
+fn on_wire(data: &[u8], out: &Summary) -> usize {
+    if out.frame_len == 0 {
+        return usize::MAX;
+    }
+    data.len() + out.frame_len.saturating_sub(out.cap_len) as usize
+}
+
 fn ipv4<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
     let h = Ipv4HeaderSlice::from_slice(data).map_err(|_| Skip::Undecodable)?;
     let hl = h.slice().len();
@@ -294,7 +307,7 @@ fn ipv4<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
         0 => data.len(),
         n => n,
     };
-    if total < hl {
+    if total < hl || total > on_wire(data, out) {
         return Err(Skip::Undecodable);
     }
     if h.is_fragmenting_payload() {
@@ -316,6 +329,9 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
     let body = &data[40..];
     // A zero payload length means a jumbogram: fall back to what was captured.
     let plen = if plen == 0 { body.len() } else { plen };
+    if 40 + plen > on_wire(data, out) {
+        return Err(Skip::Undecodable);
+    }
     let body = &body[..plen.min(body.len())];
     let (exts, next, rest) = Ipv6ExtensionsSlice::from_slice(h.next_header(), body).map_err(|_| Skip::Undecodable)?;
     if exts.is_fragmenting_payload() {
@@ -475,6 +491,7 @@ impl Default for Summary {
             ack: 0,
             payload_len: 0,
             frame_len: 0,
+            cap_len: 0,
             win: 0,
             flags: 0,
             kind: Kind::Tcp,

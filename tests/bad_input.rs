@@ -387,6 +387,12 @@ fn garbage_headers_are_counted() {
     set_ipv4_total_len(&mut p, 12);
     cases.push(("IPv4 total length 12 < header 20", eth(&p), bad));
     let mut p = ack.clone();
+    set_ipv4_total_len(&mut p, 1500);
+    cases.push(("IPv4 total length 1500 in a whole frame of 74 bytes", eth(&p), bad));
+    let mut p = v6.clone();
+    p[4..6].copy_from_slice(&1460u16.to_be_bytes());
+    cases.push(("IPv6 payload length 1460 in a whole frame", eth(&p), bad));
+    let mut p = ack.clone();
     p[20 + 12] = 0x30;
     cases.push(("TCP data offset 3", eth(&p), bad));
     let mut p = ack.clone();
@@ -437,7 +443,7 @@ fn garbage_headers_are_counted() {
     for k in [ok, bad, non_ip, other, frag] {
         assert_eq!(capture_count(&v, k), count(k), "{k}: {c}");
     }
-    assert_eq!((count(ok), count(bad), count(non_ip), count(other), count(frag)), (1, 12, 3, 3, 1));
+    assert_eq!((count(ok), count(bad), count(non_ip), count(other), count(frag)), (1, 14, 3, 3, 1));
     assert_eq!(capture_count(&v, "icmp_errors_quoting_tcp"), 0, "{c}");
     assert_eq!(capture_count(&v, "unknown_link_type"), 0, "{c}");
     assert_eq!(capture_category_sum(&v), n);
@@ -445,7 +451,7 @@ fn garbage_headers_are_counted() {
     assert_eq!(v["tcp_stats"]["ipv4"]["active_opens"], 1);
     assert_eq!(connection_rows(&v).len(), 1);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("wirestat: 12 frames undecodable"), "{err}");
+    assert!(err.starts_with("wirestat: 14 frames undecodable"), "{err}");
 }
 
 #[test]
