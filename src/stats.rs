@@ -41,7 +41,7 @@ impl TcpCounters {
             // Every segment the peer sent reaches this host's stack (InSegs).
             segments_received: peer.segments as u64,
             segments_sent: e.out_segs(),
-            segments_retransmitted: e.retransmits as u64,
+            segments_retransmitted: e.retrans_segs(),
         }
     }
 

@@ -37,6 +37,9 @@ mod f {
     pub const BASE_ONLY: u16 = 0x200;
     /// This side sent its FIN before the peer sent one (the active closer).
     pub const FIRST_FIN: u16 = 0x400;
+    /// A connecting socket answered a crossing SYN with its SYN-ACK (simultaneous
+    /// open): Linux's tcp_send_synack counts that one in neither OutSegs nor RetransSegs.
+    pub const SIMUL_SYNACK: u16 = 0x800;
 }
 
 /// The state of side `x` of a connection picked up mid-stream, from what the
@@ -113,6 +116,12 @@ impl Endpoint {
     /// retransmission, plus every SYN-ACK (counted even when resent).
     pub fn out_segs(&self) -> u64 {
         (self.segments - self.retransmits) as u64 + self.synack_rexmits as u64
+    }
+
+    /// Segments Retransmitted in the MIB sense: resent sequence space, except
+    /// the SYN-ACK of a simultaneous open (see `SIMUL_SYNACK`).
+    pub fn retrans_segs(&self) -> u64 {
+        self.retransmits as u64 - self.has(f::SIMUL_SYNACK) as u64
     }
 
     /// Whether the peer has acknowledged everything this endpoint sent, FIN included.
@@ -258,7 +267,16 @@ impl Conn {
             if e.has(f::SEQ_SET) && !after(end, e.snd_nxt) {
                 e.retransmits += 1;
                 if syn && ack {
-                    e.synack_rexmits = e.synack_rexmits.saturating_add(1);
+                    // Did this side open with a SYN of its own (a full socket)?
+                    let connecting = !e.has(f::PASSIVE) && e.has(f::ISN_SET) && !e.has(f::BASE_ONLY);
+                    if !connecting {
+                        // A request socket's SYN-ACKs all count in OutSegs (tcp_make_synack).
+                        e.synack_rexmits = e.synack_rexmits.saturating_add(1);
+                    } else if !e.has(f::SIMUL_SYNACK) {
+                        // A full socket re-sends its SYN with ACK set: the first time
+                        // (tcp_send_synack) is counted nowhere, later ones as retransmissions.
+                        e.set(f::SIMUL_SYNACK);
+                    }
                 }
             } else {
                 if !e.has(f::SEQ_SET) && !syn {
