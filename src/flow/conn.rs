@@ -310,6 +310,9 @@ impl Conn {
                 // acceptable one, so its socket is gone (a close() in SYN_SENT counts nothing).
                 TcpState::SynSent if !ack && s.seq == e.snd_nxt => e.enter(TcpState::Closed, now),
                 TcpState::SynSent => {}
+                // A bare RST elsewhere in the sequence space is the listener answering an
+                // unacceptable ACK (tcp_check_req passes it on); the request socket stays.
+                TcpState::SynRcvd if e.has(f::PASSIVE) && !ack && s.seq != e.snd_nxt => {}
                 TcpState::Closed => {}
                 _ => e.enter(TcpState::Closed, now),
             }

@@ -477,6 +477,15 @@ fn ack_with_the_wrong_number_does_not_complete_the_handshake() {
     w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 7).at(ms(2)));
     states(&w, Established, SynRcvd);
     mibs(&w, ACTIVE, NONE);
+    // The listener answers the bad ACK with a bare RST at that ACK's number
+    // (tcp_check_req hands it to the listener, which resets it): that ends
+    // whatever connection the client thought it had, but the request socket
+    // lives on and keeps resending its SYN-ACK.
+    w.feed(t.s().rst().seq(ISN_S + 7).at(ms(3)));
+    states(&w, Closed, SynRcvd);
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1001)));
+    states(&w, Closed, SynRcvd);
+    assert_eq!(Mib::of(w.ep(S)), NONE);
 }
 
 #[test]
