@@ -8,7 +8,7 @@
 #
 # Prints, for the throughput capture: median wall seconds of each, Mpps, the
 # ratio wirestat/bare (and against the bare loop reading through the same
-# 256 KiB stdio buffer wirestat uses, `pcap_loop --buffered`); for the memory capture (MEMORY_FLOWS connections open
+# 64 KiB stdio buffer wirestat uses, `pcap_loop --buffered`); for the memory capture (MEMORY_FLOWS connections open
 # at once): peak RSS and bytes per tracked connection above a tiny run's RSS.
 # Needs GNU time (/usr/bin/time, Debian package `time`).
 set -euo pipefail

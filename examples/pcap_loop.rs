@@ -5,7 +5,7 @@
 //!     cargo run --release --example pcap_loop -- --buffered FILE
 //!
 //! By default the file is opened the plain way (`pcap_open_offline`, glibc's
-//! 4 KiB stdio buffer). `--buffered` opens it the way wirestat does (a 256 KiB
+//! 4 KiB stdio buffer). `--buffered` opens it the way wirestat does (a 64 KiB
 //! stdio buffer), to show how much of wirestat's figure comes from reading.
 
 fn main() {
