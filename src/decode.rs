@@ -68,8 +68,9 @@ pub struct Summary {
     pub payload_len: u32,
     /// Length of the frame on the wire.
     pub frame_len: u32,
-    /// Bytes of the frame in the capture (set by [`decode`]).
-    pub cap_len: u32,
+    /// Bytes of the frame the capture did not keep (the snaplen's cut), or
+    /// `u32::MAX` when the link type cannot say (set by [`decode`]).
+    pub uncaptured: u32,
     pub win: u16,
     pub flags: u8,
     pub kind: Kind,
@@ -156,7 +157,13 @@ const VXLAN_PORT: u16 = 4789;
 /// Decodes one frame into `out` (whose `ts`, `frame` and `frame_len` the
 /// caller has already set).
 pub fn decode(linktype: i32, data: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
-    out.cap_len = data.len() as u32;
+    // NFLOG's record length is the message's, whose payload the logging rule's
+    // copy range may have cut: how much is missing is unknown there.
+    out.uncaptured = if linktype == link::NFLOG || out.frame_len == 0 {
+        u32::MAX
+    } else {
+        out.frame_len.saturating_sub(data.len() as u32)
+    };
     match linktype {
         link::ETHERNET => ethernet(data, out, 0),
         link::RAW | link::RAW_DLT | link::RAW_OPENBSD | link::IPV4 | link::IPV6 => ip(data, out, 0),
@@ -290,12 +297,9 @@ fn ip(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
 
 /// How many bytes from the start of `data` were on the wire: what was captured
 /// plus what the snaplen cut. A datagram longer than that is corrupt (the
-/// kernel drops it as truncated before TCP sees it). Unknown lengths allow anything.
+/// kernel drops it as truncated before TCP sees it).
 fn on_wire(data: &[u8], out: &Summary) -> usize {
-    if out.frame_len == 0 {
-        return usize::MAX;
-    }
-    data.len() + out.frame_len.saturating_sub(out.cap_len) as usize
+    data.len().saturating_add(out.uncaptured as usize)
 }
 
 fn ipv4<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
@@ -491,7 +495,7 @@ impl Default for Summary {
             ack: 0,
             payload_len: 0,
             frame_len: 0,
-            cap_len: 0,
+            uncaptured: 0,
             win: 0,
             flags: 0,
             kind: Kind::Tcp,

@@ -205,6 +205,9 @@ pub fn replay(
     cfg: &Config,
     mut on_snapshot: impl FnMut(&Store, &Health, u64) -> Result<(), Error>,
 ) -> Result<Health, Error> {
+    if r.files.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(Error::Usage("-r - can be given once: standard input is one stream".into()));
+    }
     let files = r.files.iter().map(|p| FileSource::open(p, r.filter.as_deref())).collect::<Result<Vec<_>, _>>()?;
     let mut src = Merged::new(files);
     let mut engine = Engine::new(cfg);

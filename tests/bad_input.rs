@@ -125,6 +125,12 @@ fn one_bad_file_among_several_fails_before_reading() {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn standard_input_twice_is_a_usage_error() {
+    let o = run_wirestat(&["-r", "-", "-r", "-"]);
+    assert_one_line_error(&o, &["-r -", "once"]);
+}
+
+#[test]
 fn bad_bpf_filter() {
     let o = run_wirestat(&["-r", FIXTURE, "-f", "tcp port", "--format", "json"]);
     assert_one_line_error(&o, &["filter", "tcp port", "pcap-filter"]);

@@ -310,9 +310,10 @@ impl Conn {
                 // acceptable one, so its socket is gone (a close() in SYN_SENT counts nothing).
                 TcpState::SynSent if !ack && s.seq == e.snd_nxt => e.enter(TcpState::Closed, now),
                 TcpState::SynSent => {}
-                // A bare RST elsewhere in the sequence space is the listener answering an
-                // unacceptable ACK (tcp_check_req passes it on); the request socket stays.
-                TcpState::SynRcvd if e.has(f::PASSIVE) && !ack && s.seq != e.snd_nxt => {}
+                // A bare RST elsewhere in the sequence space answers an unacceptable ACK
+                // (a listener's for its request socket, or tcp_rcv_state_process's in a
+                // simultaneous open); the handshake waits on.
+                TcpState::SynRcvd if !ack && s.seq != e.snd_nxt => {}
                 TcpState::Closed => {}
                 _ => e.enter(TcpState::Closed, now),
             }

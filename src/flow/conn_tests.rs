@@ -1177,6 +1177,19 @@ fn shard_late_timers_change_nothing_a_view_or_segment_sees() {
     segs.push(d.c().syn().seq(ISN_C).at(ms(3)));
     segs.push(d.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(4)));
     segs.push(d.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(4) + 63 * SEC + MS));
+    // E: reset, a stray segment inside the linger time (which moves it on), then
+    // traffic both ways just after the linger time counted from that segment.
+    let e = Tuple::new("10.0.0.1", 40004, "10.0.0.2", 80);
+    let t0 = 200 * SEC;
+    segs.push(e.c().syn().seq(ISN_C).at(t0));
+    segs.push(e.s().syn().seq(ISN_S).ack(ISN_C + 1).at(t0 + MS));
+    segs.push(e.c().seq(ISN_C + 1).ack(ISN_S + 1).at(t0 + 2 * MS));
+    segs.push(e.c().rst().ack(ISN_S + 1).seq(ISN_C + 1).at(t0 + 3 * MS));
+    segs.push(e.s().seq(ISN_S + 1).ack(ISN_C + 1).data(10).at(t0 + 3 * SEC));
+    // (another connection's SYN wakes the shard in between)
+    segs.push(Tuple::new("10.0.0.1", 40005, "10.0.0.2", 80).c().syn().seq(ISN_C).at(t0 + 11 * SEC));
+    segs.push(e.c().seq(ISN_C + 1).ack(ISN_S + 11).data(5).at(t0 + 13 * SEC + 5 * MS));
+    segs.push(e.s().seq(ISN_S + 11).ack(ISN_C + 6).at(t0 + 13 * SEC + 6 * MS));
     segs.sort_by_key(|s| s.0.ts);
 
     let (mut late, mut exact) = (linux_shard(), linux_shard());
@@ -1197,15 +1210,41 @@ fn shard_late_timers_change_nothing_a_view_or_segment_sees() {
         }
     }
     assert!(checked > 10);
-    let end = tw + 300 * SEC;
+    let end = t0 + 300 * SEC;
     late.advance(end);
     exact.advance(end);
     for h in hosts {
         assert_eq!(view(&late, h), view(&exact, h));
     }
     let cli = view(&exact, a.client);
-    assert_eq!(cli.tcp_v4.active_opens, 5, "A twice, B, C, D");
-    assert_eq!(cli.tcp_v4.failed_connection_attempts, 1, "B gave up");
+    assert_eq!(cli.tcp_v4.active_opens, 7, "A twice, B, C, D, E, and the one waking the shard");
+    assert_eq!(cli.tcp_v4.failed_connection_attempts, 2, "B and the waker gave up");
+}
+
+/// `--idle-timeout` forgets a quiet connection even when no timer is queued
+/// to wake the shard, and a snapshot taken before the sweep runs already
+/// leaves it out; traffic resuming later is a new, mid-stream connection.
+#[test]
+fn shard_idle_timeout_holds_without_queued_timers() {
+    let t = Tuple::v4();
+    let idle = Profile::new(Os::Linux).with_idle_timeout(Some(std::time::Duration::from_secs(5)));
+    let mut sh = Shard::new(idle, Interest::All, 1 << 16);
+    process(&mut sh, &[t.c().syn().seq(ISN_C).at(0), t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(MS)]);
+    process(&mut sh, &[t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(2 * MS)]);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, Established)]);
+    // 5 s of silence: gone from the view, its counters kept, before any sweep ran.
+    sh.tick(5 * SEC + 2 * MS);
+    let v = view(&sh, t.client);
+    assert!(rows(&v).is_empty());
+    assert_eq!((v.tcp_v4.active_opens, v.tcp_v4.current_connections, v.tcp_v4.segments_sent), (1, 0, 2));
+    // Traffic resumes at 30 s: a new connection, picked up mid-stream.
+    process(&mut sh, &[t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(10).at(30 * SEC)]);
+    process(&mut sh, &[t.s().seq(ISN_S + 1).ack(ISN_C + 11).at(30 * SEC + MS)]);
+    let v = view(&sh, t.client);
+    assert_eq!(rows(&v), [(40000, 80, Established)]);
+    assert!(v.rows[0].1.midstream);
+    assert_eq!((v.tcp_v4.active_opens, v.tcp_v4.segments_sent), (1, 3));
+    assert_eq!(sh.stats().idle_expired, 1);
 }
 
 /// The same, without snapshots in between: the late shard's timers run only

@@ -239,6 +239,9 @@ impl Shard {
             self.ctx.next_idle_sweep = now + (idle / 4).max(1);
         }
         self.next_due = self.ctx.timers.next_due();
+        if idle > 0 {
+            self.next_due = self.next_due.min(self.ctx.next_idle_sweep);
+        }
     }
 
     pub fn flows(&self) -> usize {
@@ -265,11 +268,12 @@ impl Shard {
     /// Publishes this shard's part of every wanted address's view into `store`.
     pub fn publish(&self, store: &Store) {
         let mut local: AddrMap<AddrView> = AddrMap::default();
+        let idle = Idle { now: self.now, limit: self.ctx.profile.idle_timeout };
         for (_, f) in self.v4.iter() {
-            collect(f, &self.ctx.interest, &mut local);
+            collect(f, &self.ctx.interest, idle, &mut local);
         }
         for (_, f) in self.v6.iter() {
-            collect(f, &self.ctx.interest, &mut local);
+            collect(f, &self.ctx.interest, idle, &mut local);
         }
         publish_rest(&self.ctx, local, store);
     }
@@ -278,9 +282,10 @@ impl Shard {
     /// so the rows never sit in memory beside the whole table.
     pub fn publish_final(self, store: &Store) {
         let mut local: AddrMap<AddrView> = AddrMap::default();
+        let idle = Idle { now: self.now, limit: self.ctx.profile.idle_timeout };
         let Shard { v4, v6, ctx, .. } = self;
-        v4.consume(|f| collect(f, &ctx.interest, &mut local));
-        v6.consume(|f| collect(f, &ctx.interest, &mut local));
+        v4.consume(|f| collect(f, &ctx.interest, idle, &mut local));
+        v6.consume(|f| collect(f, &ctx.interest, idle, &mut local));
         publish_rest(&ctx, local, store);
     }
 
@@ -324,16 +329,32 @@ fn publish_rest(ctx: &Ctx, mut local: AddrMap<AddrView>, store: &Store) {
     }
 }
 
-fn collect<K: FlowKey>(f: &Flow<K>, interest: &Interest, out: &mut AddrMap<AddrView>) {
+/// `--idle-timeout` as of a snapshot.
+#[derive(Clone, Copy)]
+struct Idle {
+    now: u64,
+    limit: u64,
+}
+
+impl Idle {
+    /// Whether `--idle-timeout` has forgotten the connection by now (the sweep
+    /// that removes it may not have run yet).
+    fn expired<K: FlowKey>(&self, f: &Flow<K>) -> bool {
+        self.limit > 0 && self.now >= f.last_ts.saturating_add(self.limit)
+    }
+}
+
+fn collect<K: FlowKey>(f: &Flow<K>, interest: &Interest, idle: Idle, out: &mut AddrMap<AddrView>) {
+    let live = !idle.expired(f);
     for side in 0..2 {
         let ip = f.key.ip(side);
         if !interest.wants(&ip) {
             continue;
         }
         let v = out.entry(ip).or_default();
-        v.tcp.add(&TcpCounters::of_endpoint(&f.conn, side, true));
+        v.tcp.add(&TcpCounters::of_endpoint(&f.conn, side, live));
         let st = f.conn.ep[side].state;
-        if st.has_row() {
+        if live && st.has_row() {
             v.rows.push(Row {
                 local_port: f.key.port(side),
                 foreign: f.key.ip(1 - side),
@@ -362,7 +383,9 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
         && let Some(flow) = t.get_mut(slot)
     {
         before = Some(timed(&flow.conn));
-        if catch_up(flow, now, &ctx.profile) {
+        let lapse = catch_up(flow, now, &ctx.profile);
+        if lapse != Lapse::Live {
+            ctx.idle_expired += (lapse == Lapse::IdleExpired) as u64;
             ctx.retire_counts(flow);
             t.remove(slot);
             found = None;
@@ -411,7 +434,9 @@ fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Summary, hash: u64, 
     let Some(slot) = t.find(&key, hash) else { return };
     let Some(flow) = t.get_mut(slot) else { return };
     let before = timed(&flow.conn);
-    if catch_up(flow, now, &ctx.profile) {
+    let lapse = catch_up(flow, now, &ctx.profile);
+    if lapse != Lapse::Live {
+        ctx.idle_expired += (lapse == Lapse::IdleExpired) as u64;
         ctx.retire_counts(flow);
         t.remove(slot);
         return;
@@ -447,10 +472,26 @@ fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, e: &Entry, bit: u32, no
 /// whether the connection would have been forgotten (no rows, quiet for the
 /// linger time) — then the segment belongs to a new one.
 #[inline]
-fn catch_up<K: FlowKey>(flow: &mut Flow<K>, now: u64, p: &Profile) -> bool {
+fn catch_up<K: FlowKey>(flow: &mut Flow<K>, now: u64, p: &Profile) -> Lapse {
     flow.conn.expire(0, now, p);
     flow.conn.expire(1, now, p);
-    !flow.conn.has_rows() && now >= flow.last_ts.saturating_add(p.linger)
+    if p.idle_timeout > 0 && now >= flow.last_ts.saturating_add(p.idle_timeout) {
+        Lapse::IdleExpired
+    } else if now >= flow.last_ts.saturating_add(p.linger) && !flow.conn.has_rows() {
+        Lapse::Forgotten
+    } else {
+        Lapse::Live
+    }
+}
+
+/// What `catch_up` found.
+#[derive(PartialEq)]
+enum Lapse {
+    Live,
+    /// No rows and quiet for the linger time.
+    Forgotten,
+    /// Quiet for `--idle-timeout`.
+    IdleExpired,
 }
 
 /// The timed states of a connection's two sides, with their start times.
@@ -518,7 +559,8 @@ impl Ctx {
         let next = [state_timer(&flow.conn.ep[0], &self.profile), state_timer(&flow.conn.ep[1], &self.profile)];
         if !flow.linger_armed && !flow.conn.has_rows() {
             flow.linger_armed = true;
-            let at = now.saturating_add(self.profile.linger);
+            // Forgotten once quiet for the linger time, as `catch_up` decides too.
+            let at = flow.last_ts.saturating_add(self.profile.linger).max(now);
             self.timers
                 .push(TimerKind::Linger, Entry { at, slot: slot | bit, epoch: 0, side: 0, kind: TimerKind::Linger });
         }
