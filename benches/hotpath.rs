@@ -141,5 +141,46 @@ fn bench_state(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_decode, bench_state);
+/// The tracking stage alone on 1..=cores worker threads, each with its shard's
+/// share of 100k connections (split by the pipeline's own shard hash): how the
+/// state update scales with `--workers` when the reader is not the limit.
+fn bench_state_parallel(c: &mut Criterion) {
+    let pkts = traffic(100_000, 3);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut g = c.benchmark_group("state_update_parallel");
+    g.throughput(Throughput::Elements(pkts.len() as u64));
+    for n in 1..=cores {
+        let mut shares: Vec<Vec<Summary>> = vec![Vec::new(); n];
+        for s in &pkts {
+            let h = wirestat::addr::shard_hash(&s.src, &s.dst, s.sport, s.dport);
+            shares[((h as u128 * n as u128) >> 64) as usize].push(*s);
+        }
+        g.bench_function(format!("{n}_workers"), |b| {
+            b.iter_batched(
+                || (0..n).map(|_| Shard::new(Profile::new(Os::Linux), Interest::All, 1 << 24)).collect::<Vec<_>>(),
+                |shards| {
+                    std::thread::scope(|sc| {
+                        let hs: Vec<_> = shards
+                            .into_iter()
+                            .zip(&shares)
+                            .map(|(mut shard, share)| {
+                                sc.spawn(move || {
+                                    for chunk in share.chunks(512) {
+                                        shard.process_batch(chunk);
+                                    }
+                                    shard
+                                })
+                            })
+                            .collect();
+                        hs.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+                    })
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_decode, bench_state, bench_state_parallel);
 criterion_main!(benches);
