@@ -22,6 +22,7 @@ use wirestat::view::{self, Proto, ViewOpts};
 const BYTES_PER_FLOW_BUDGET: u64 = 256;
 
 fn main() -> ExitCode {
+    fixed_malloc_thresholds();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,6 +30,20 @@ fn main() -> ExitCode {
             eprintln!("wirestat: {}", explain(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// glibc raises its mmap threshold whenever a large block is freed (here: the
+/// index's old bucket array as the table grows), after which the tables' chunks
+/// come from heaps that never shrink: the memory freed while the last snapshot
+/// consumes the tables would stay resident under the rows being built. Fixed
+/// thresholds keep large blocks in their own mappings, returned when freed.
+fn fixed_malloc_thresholds() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
     }
 }
 

@@ -283,7 +283,8 @@ impl Shard {
     pub fn publish_final(self, store: &Store) {
         let mut local: AddrMap<AddrView> = AddrMap::default();
         let idle = Idle { now: self.now, limit: self.ctx.profile.idle_timeout };
-        let Shard { v4, v6, ctx, .. } = self;
+        let Shard { v4, v6, mut ctx, .. } = self;
+        ctx.timers = Timers::default();
         v4.consume(|f| collect(f, &ctx.interest, idle, &mut local));
         v6.consume(|f| collect(f, &ctx.interest, idle, &mut local));
         publish_rest(&ctx, local, store);
