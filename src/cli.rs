@@ -32,7 +32,8 @@ pub struct Args {
     pub filter: Option<String>,
 
     /// The observed host; repeat for several addresses of one host. Without it, every
-    /// address that has connections gets its own view, busiest first.
+    /// address with rows to show (connections; listeners with -a; with -s, any TCP
+    /// at all) gets its own view, busiest first.
     #[arg(long = "host", value_name = "ADDR")]
     pub host: Vec<IpAddr>,
 

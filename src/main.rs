@@ -124,7 +124,7 @@ fn print_views(
     opts: &ViewOpts,
 ) -> Result<(), Error> {
     let hosts: Vec<Vec<IpAddr>> = if args.host.is_empty() {
-        HostView::busiest(store).into_iter().map(|a| vec![a]).collect()
+        HostView::busiest(store, opts.all, opts.stats).into_iter().map(|a| vec![a]).collect()
     } else {
         // Naming an address twice must not count it twice.
         let mut addrs: Vec<IpAddr> = Vec::with_capacity(args.host.len());

@@ -109,14 +109,24 @@ impl HostView {
         h
     }
 
-    /// Hosts for a capture with no `--host`: every address with at least one
-    /// connection row, each its own host, the busiest first. Views are built
-    /// one at a time from this list, so a mirror port with a million hosts
-    /// never holds a million views at once.
-    pub fn busiest(store: &Store) -> Vec<IpAddr> {
-        let mut addrs: Vec<(usize, IpAddr)> =
-            store.iter().filter(|e| !e.value().rows.is_empty()).map(|e| (e.value().rows.len(), *e.key())).collect();
-        addrs.sort_by(|a, b| b.0.cmp(&a.0).then((a.1.is_ipv6(), a.1).cmp(&(b.1.is_ipv6(), b.1))));
-        addrs.into_iter().map(|(_, a)| a).collect()
+    /// Hosts for a capture with no `--host`: every address with something to
+    /// show, each its own host, the busiest first. A table shows an address's
+    /// connection rows (and with `listeners`, its listening sockets); with
+    /// `stats`, every address that took part in TCP has counters to show, even
+    /// once all its connections are closed. Views are built one at a time from
+    /// this list, so a mirror port with a million hosts never holds a million
+    /// views at once.
+    pub fn busiest(store: &Store, listeners: bool, stats: bool) -> Vec<IpAddr> {
+        let mut addrs: Vec<(usize, u64, IpAddr)> = store
+            .iter()
+            .filter_map(|e| {
+                let v = e.value();
+                let rows = v.rows.len() + if listeners { v.listen_ports.len() } else { 0 };
+                let segs = v.tcp.segments_received + v.tcp.segments_sent;
+                (rows > 0 || (stats && segs > 0)).then_some((rows, segs, *e.key()))
+            })
+            .collect();
+        addrs.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then((a.2.is_ipv6(), a.2).cmp(&(b.2.is_ipv6(), b.2))));
+        addrs.into_iter().map(|(_, _, a)| a).collect()
     }
 }

@@ -1,7 +1,8 @@
 //! Regression tests for the review fixes that show only end to end, through
 //! the `wirestat` binary (and `decode()`): eviction across both address
 //! families, frames with corrupt timestamps, a repeated `--host`, and IPv4
-//! datagrams with a total length of 0 (TCP segmentation offload).
+//! datagrams with a total length of 0 (TCP segmentation offload), and which
+//! hosts get a view without `--host`.
 
 mod common;
 
@@ -187,4 +188,37 @@ fn ipv4_total_length_zero_takes_the_captured_length() {
             row("TCP", "198.51.100.2:80", "192.0.2.1:40000", "CLOSE_WAIT"),
         ]
     );
+}
+
+/// Without `--host`, which hosts get a view: a table shows the hosts with rows
+/// (and, with `-a`, listeners); `-s` shows every host that took part in TCP,
+/// also once all its connections are closed (netstat -s on a quiet host still
+/// prints its counters).
+#[test]
+fn hosts_without_open_connections_still_get_their_counters_and_listeners() {
+    let dir = TestDir::new("closed-hosts");
+    let p = dir.file("closed.pcap");
+    // One whole conversation: the client ends in TIME_WAIT, the server has no row left.
+    let frames: Vec<Vec<u8>> = conversation_segs(false).iter().take(10).map(|s| eth(&tcp_ip(s))).collect();
+    let recs: Vec<Rec> = frames.into_iter().enumerate().map(|(i, f)| at_ms(i as u64, f)).collect();
+    write_pcap(&p, ETHERNET, 65535, &recs);
+    let hosts = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["-r", p.to_str().unwrap(), "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = run_wirestat(&args);
+        assert!(o.status.success(), "{}", stderr_of(&o));
+        stdout_of(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["host"][0].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(hosts(&["-n"]), [V4_CLIENT_STR], "only the client has a row (TIME_WAIT)");
+    assert_eq!(hosts(&["-a", "-n"]), [V4_CLIENT_STR, V4_SERVER_STR], "the server still listens");
+    assert_eq!(hosts(&["-s"]), [V4_CLIENT_STR, V4_SERVER_STR]);
+    // The server's view under -s: no rows, its counters intact.
+    let o = run_wirestat(&["-r", p.to_str().unwrap(), "--format", "json", "-s"]);
+    let server: Value = serde_json::from_str(stdout_of(&o).lines().nth(1).unwrap()).unwrap();
+    assert_eq!(connection_rows(&server).len(), 0);
+    assert_eq!(server["tcp_stats"]["ipv4"]["passive_opens"], 1);
+    assert_eq!(server["tcp_stats"]["ipv4"]["segments_received"], 6);
 }
