@@ -153,6 +153,8 @@ const ETH_TEB: u16 = 0x6558;
 const ETH_ERSPAN2: u16 = 0x88be;
 const ETH_ERSPAN3: u16 = 0x22eb;
 const VXLAN_PORT: u16 = 4789;
+/// GRE protocol type of Aruba's mirrored 802.11 frames.
+const ARUBA_WLAN: u16 = 0x8200;
 
 /// Decodes one frame into `out` (whose `ts`, `frame` and `frame_len` the
 /// caller has already set).
@@ -288,7 +290,8 @@ fn ip(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
             if u16::from_be_bytes([u[2], u[3]]) == VXLAN_PORT && p.bytes.len() >= 16 && p.bytes[8] & 0x08 != 0 {
                 ethernet(&p.bytes[16..], out, depth + 1)
             } else {
-                Err(Skip::OtherProtocol)
+                let udp_len = u16::from_be_bytes([u[4], u[5]]) as usize;
+                teredo(&p.bytes[8..], udp_len.saturating_sub(8), out, depth)
             }
         }
         _ => Err(Skip::OtherProtocol),
@@ -456,6 +459,56 @@ fn icmp_error(bytes: &[u8], out: &mut Summary, v6: bool) -> Result<Kind, Skip> {
     Ok(Kind::IcmpError)
 }
 
+/// IPv6 over UDP (Teredo, RFC 4380). Relays talk on any port once a client
+/// is qualified, so it is recognised by content, as Zeek does: after the
+/// optional authentication and origin-indication headers, an IPv6 header
+/// whose payload length accounts for exactly the rest of the datagram
+/// (`len` bytes on the wire).
+fn teredo(b: &[u8], len: usize, out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+    let mut off = 0;
+    if b.get(..2) == Some(&[0, 1]) {
+        // Authentication: client id and auth value lengths, then an 8-byte nonce and a confirmation byte.
+        let (id, au) = (*b.get(2).ok_or(Skip::OtherProtocol)? as usize, *b.get(3).ok_or(Skip::OtherProtocol)? as usize);
+        off = 4 + id + au + 9;
+    }
+    if b.get(off..off + 2) == Some(&[0, 0]) {
+        off += 8; // origin indication: port and address
+    }
+    let inner = b.get(off..).ok_or(Skip::OtherProtocol)?;
+    let is_ipv6 =
+        inner.len() >= 40 && inner[0] >> 4 == 6 && u16::from_be_bytes([inner[4], inner[5]]) as usize + 40 + off == len;
+    if is_ipv6 { ip(inner, out, depth + 1) } else { Err(Skip::OtherProtocol) }
+}
+
+/// An IEEE 802.11 data frame (as Aruba controllers mirror them over GRE):
+/// its MAC header, then LLC/SNAP naming the EtherType.
+fn ieee80211(b: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+    let fc = b.get(..2).ok_or(Skip::Undecodable)?;
+    let (typ, subtype, flags) = ((fc[0] >> 2) & 0x3, fc[0] >> 4, fc[1]);
+    // Data frames only, and not the "null" subtypes that carry no body.
+    if typ != 2 || subtype & 0x4 != 0 {
+        return Err(Skip::NonIp);
+    }
+    if flags & 0x40 != 0 {
+        return Err(Skip::OtherProtocol); // protected: the body is encrypted
+    }
+    let mut hl = 24;
+    if flags & 0x03 == 0x03 {
+        hl += 6; // to and from the distribution system: a fourth address
+    }
+    if subtype & 0x8 != 0 {
+        hl += 2; // QoS control
+        if flags & 0x80 != 0 {
+            hl += 4; // HT control
+        }
+    }
+    let llc = b.get(hl..hl + 8).ok_or(Skip::Undecodable)?;
+    if llc[..3] != [0xaa, 0xaa, 0x03] {
+        return Err(Skip::NonIp);
+    }
+    ethertype(u16::from_be_bytes([llc[6], llc[7]]), &b[hl + 8..], out, depth + 1)
+}
+
 fn gre(bytes: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
     let h = bytes.get(..4).ok_or(Skip::Undecodable)?;
     if h[1] & 0x07 != 0 {
@@ -469,6 +522,7 @@ fn gre(bytes: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
     match proto {
         ETH_IPV4 | ETH_IPV6 => ip(rest, out, depth + 1),
         ETH_TEB => ethernet(rest, out, depth + 1),
+        ARUBA_WLAN => ieee80211(rest, out, depth + 1),
         // ERSPAN type I has no header of its own (and no GRE sequence number); type II has 8 bytes.
         ETH_ERSPAN2 if !seq_present => ethernet(rest, out, depth + 1),
         ETH_ERSPAN2 => ethernet(rest.get(8..).ok_or(Skip::Undecodable)?, out, depth + 1),

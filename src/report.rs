@@ -34,7 +34,10 @@ impl AddrView {
         } else {
             self.rows.extend(o.rows);
         }
+        // Several workers may have seen the same listening socket.
         self.listen_ports.extend(o.listen_ports);
+        self.listen_ports.sort_unstable();
+        self.listen_ports.dedup();
         self.tcp.add(&o.tcp);
     }
 }

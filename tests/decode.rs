@@ -830,3 +830,50 @@ fn e2e_frame_count_and_bytes_use_wire_length() {
     assert_eq!(capture_count(&v, "bytes"), 2 * wire);
     assert_eq!(capture_count(&v, "tcp_segments"), 2);
 }
+
+/// IPv6 over UDP (Teredo), recognised by content on any port: bare, behind an
+/// origin indication, behind an authentication header; a UDP payload whose
+/// "IPv6" length does not account for the datagram is just UDP.
+#[test]
+fn teredo_ipv6_over_udp() {
+    let g = data_seg(true);
+    let inner = tcp_ip(&g);
+    let origin: Vec<u8> = vec![0, 0, 0x0d, 0x35, 0x3f, 0x57, 0x0e, 0x01];
+    let mut auth: Vec<u8> = vec![0, 1, 0, 0];
+    auth.extend_from_slice(&[0x11; 8]); // nonce
+    auth.push(0); // confirmation
+    for (prefix, sport, dport) in [(vec![], 3797, 32900), (origin.clone(), 3544, 3797), (auth.clone(), 3797, 3544)] {
+        let mut payload = prefix.clone();
+        payload.extend_from_slice(&inner);
+        expect_seg(link::ETHERNET, &eth(&udp_ip(false, sport, dport, &payload)), &g);
+    }
+    let mut wrong = inner.clone();
+    wrong[5] = wrong[5].wrapping_add(1); // payload length off by one
+    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(false, 3797, 32900, &wrong))).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(false, 3544, 3544, &[0x60; 12]))).0, Err(Skip::OtherProtocol));
+}
+
+/// 802.11 data frames as Aruba controllers mirror them: GRE protocol 0x8200,
+/// the MAC header (with QoS control, and a fourth address), LLC/SNAP, IP.
+#[test]
+fn aruba_gre_80211() {
+    let g = data_seg(false);
+    let ip = tcp_ip(&g);
+    let snap = [0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
+    let frame = |fc: [u8; 2], extra: usize| {
+        let mut w = vec![fc[0], fc[1], 0, 0];
+        w.extend_from_slice(&[0x22; 18]); // three addresses
+        w.extend_from_slice(&[0, 0]); // sequence control
+        w.extend(std::iter::repeat_n(0u8, extra));
+        w.extend_from_slice(&snap);
+        w.extend_from_slice(&ip);
+        let mut gre = gre_header(0x8200);
+        gre.extend_from_slice(&w);
+        eth(&outer_ip(false, 47, &gre))
+    };
+    expect_seg(link::ETHERNET, &frame([0x08, 0x01], 0), &g); // data, to DS
+    expect_seg(link::ETHERNET, &frame([0x88, 0x02], 2), &g); // QoS data, from DS
+    expect_seg(link::ETHERNET, &frame([0x88, 0x03], 8), &g); // QoS data, WDS: 4th address
+    assert_eq!(dec(link::ETHERNET, &frame([0x88, 0x41], 2)).0, Err(Skip::OtherProtocol), "protected");
+    assert_eq!(dec(link::ETHERNET, &frame([0x80, 0x00], 0)).0, Err(Skip::NonIp), "a beacon");
+}

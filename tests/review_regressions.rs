@@ -222,3 +222,17 @@ fn hosts_without_open_connections_still_get_their_counters_and_listeners() {
     assert_eq!(server["tcp_stats"]["ipv4"]["passive_opens"], 1);
     assert_eq!(server["tcp_stats"]["ipv4"]["segments_received"], 6);
 }
+
+/// Host order without `--host` is the same on every run. Flows are spread over
+/// workers by a hash seeded per process, so a listener seen by two workers
+/// used to count twice in the busiest-first ranking on some runs only.
+#[test]
+fn host_order_is_the_same_on_every_run() {
+    let f = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/oracle/mixed-s1/capture.pcap");
+    let run = || stdout_of(&run_wirestat(&["-r", f, "-a", "-n", "-s", "--workers", "3"]));
+    let first = run();
+    assert!(first.matches("\nHost ").count() >= 4, "{first}");
+    for _ in 0..12 {
+        assert_eq!(run(), first);
+    }
+}
