@@ -290,8 +290,12 @@ fn ip(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
             if u16::from_be_bytes([u[2], u[3]]) == VXLAN_PORT && p.bytes.len() >= 16 && p.bytes[8] & 0x08 != 0 {
                 ethernet(&p.bytes[16..], out, depth + 1)
             } else {
+                // Linux drops a datagram whose UDP length overruns the IP payload.
                 let udp_len = u16::from_be_bytes([u[4], u[5]]) as usize;
-                teredo(&p.bytes[8..], udp_len.saturating_sub(8), out, depth)
+                if out.v6 || udp_len < 8 || udp_len > p.len as usize {
+                    return Err(Skip::OtherProtocol);
+                }
+                teredo(&p.bytes[8..], udp_len - 8, out, depth)
             }
         }
         _ => Err(Skip::OtherProtocol),
@@ -459,11 +463,12 @@ fn icmp_error(bytes: &[u8], out: &mut Summary, v6: bool) -> Result<Kind, Skip> {
     Ok(Kind::IcmpError)
 }
 
-/// IPv6 over UDP (Teredo, RFC 4380). Relays talk on any port once a client
-/// is qualified, so it is recognised by content, as Zeek does: after the
-/// optional authentication and origin-indication headers, an IPv6 header
-/// whose payload length accounts for exactly the rest of the datagram
-/// (`len` bytes on the wire).
+/// IPv6 over UDP over IPv4 (Teredo, RFC 4380). Relays talk on any port once a
+/// client is qualified, so it is recognised by content: after the optional
+/// authentication and origin-indication headers, an IPv6 header whose payload
+/// length accounts for exactly the rest of the datagram (`len` bytes on the
+/// wire) and which has a Teredo (2001::/32) or link-local address, as every
+/// Teredo packet does. Anything else is plain UDP, never a corrupt frame.
 fn teredo(b: &[u8], len: usize, out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
     let mut off = 0;
     if b.get(..2) == Some(&[0, 1]) {
@@ -475,9 +480,15 @@ fn teredo(b: &[u8], len: usize, out: &mut Summary, depth: u8) -> Result<Kind, Sk
         off += 8; // origin indication: port and address
     }
     let inner = b.get(off..).ok_or(Skip::OtherProtocol)?;
-    let is_ipv6 =
-        inner.len() >= 40 && inner[0] >> 4 == 6 && u16::from_be_bytes([inner[4], inner[5]]) as usize + 40 + off == len;
-    if is_ipv6 { ip(inner, out, depth + 1) } else { Err(Skip::OtherProtocol) }
+    let teredo_addr = |a: &[u8]| a[..4] == [0x20, 0x01, 0, 0] || a[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0];
+    let is_teredo = inner.len() >= 40
+        && inner[0] >> 4 == 6
+        && u16::from_be_bytes([inner[4], inner[5]]) as usize + 40 + off == len
+        && (teredo_addr(&inner[8..24]) || teredo_addr(&inner[24..40]));
+    if !is_teredo {
+        return Err(Skip::OtherProtocol);
+    }
+    ip(inner, out, depth + 1).map_err(|e| if e == Skip::Undecodable { Skip::OtherProtocol } else { e })
 }
 
 /// An IEEE 802.11 data frame (as Aruba controllers mirror them over GRE):
@@ -503,7 +514,8 @@ fn ieee80211(b: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
         }
     }
     let llc = b.get(hl..hl + 8).ok_or(Skip::Undecodable)?;
-    if llc[..3] != [0xaa, 0xaa, 0x03] {
+    // SNAP with an EtherType: RFC 1042's OUI 00-00-00, or 802.1H's 00-00-F8.
+    if llc[..3] != [0xaa, 0xaa, 0x03] || !matches!(llc[3..6], [0, 0, 0] | [0, 0, 0xf8]) {
         return Err(Skip::NonIp);
     }
     ethertype(u16::from_be_bytes([llc[6], llc[7]]), &b[hl + 8..], out, depth + 1)

@@ -15,7 +15,7 @@ use wirestat::Error;
 use wirestat::flow::shard::Interest;
 use wirestat::os::Profile;
 use wirestat::pipeline::{self, Config, Replay};
-use wirestat::report::{Health, HostView, Store};
+use wirestat::report::{AddrView, Health, HostView, Store};
 use wirestat::view::{self, Proto, ViewOpts};
 
 /// Memory planned per tracked connection when sizing the default `--max-flows`.
@@ -124,7 +124,8 @@ fn print_views(
     opts: &ViewOpts,
 ) -> Result<(), Error> {
     let hosts: Vec<Vec<IpAddr>> = if args.host.is_empty() {
-        HostView::busiest(store, opts.all, opts.stats).into_iter().map(|a| vec![a]).collect()
+        let family = opts.proto.map(|p| p == Proto::TcpV6);
+        HostView::busiest(store, opts.all, opts.stats, family).into_iter().map(|a| vec![a]).collect()
     } else {
         // Naming an address twice must not count it twice.
         let mut addrs: Vec<IpAddr> = Vec::with_capacity(args.host.len());
@@ -150,7 +151,11 @@ fn print_views(
         render(one, out)?;
         return Ok(());
     }
-    let rows = |a: &Vec<IpAddr>| a.iter().map(|a| store.get(a).map_or(0, |v| v.rows.len())).sum::<usize>() + 1;
+    // Lines each host will print: rows, listeners with -a, and ~20 for the statistics.
+    let rows = |a: &Vec<IpAddr>| {
+        let lines = |v: &AddrView| v.rows.len() + if opts.all { v.listen_ports.len() } else { 0 };
+        a.iter().map(|a| store.get(a).map_or(0, |v| lines(&v))).sum::<usize>() + 20
+    };
     view::rounds::write_in_rounds(out, &hosts, threads(args), RENDER_ROUND, rows, render)?;
     Ok(())
 }

@@ -119,9 +119,11 @@ impl HostView {
     /// once all its connections are closed. Views are built one at a time from
     /// this list, so a mirror port with a million hosts never holds a million
     /// views at once.
-    pub fn busiest(store: &Store, listeners: bool, stats: bool) -> Vec<IpAddr> {
+    /// `v6_only`: with `-p`, only addresses of that family (`Some(true)`: IPv6).
+    pub fn busiest(store: &Store, listeners: bool, stats: bool, v6_only: Option<bool>) -> Vec<IpAddr> {
         let mut addrs: Vec<(usize, u64, IpAddr)> = store
             .iter()
+            .filter(|e| v6_only.is_none_or(|v6| e.key().is_ipv6() == v6))
             .filter_map(|e| {
                 let v = e.value();
                 let rows = v.rows.len() + if listeners { v.listen_ports.len() } else { 0 };

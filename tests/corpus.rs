@@ -82,8 +82,8 @@ fn every_trace_gives_the_same_views_with_1_and_3_workers() {
     for (pcap, _) in corpus() {
         let p = pcap.to_str().unwrap();
         let run = |w: &str| {
-            let (out, err, _) = wirestat(&["-r", p, "-a", "-n", "-s", "--format", "json", "--workers", w]);
-            assert!(!err.contains("panicked"), "{p}: {err}");
+            let (out, err, ok) = wirestat(&["-r", p, "-a", "-n", "-s", "--format", "json", "--workers", w]);
+            assert!(ok && !err.contains("panicked"), "{p}: {err}");
             // The health figures name the workers' own bookkeeping; the views must agree.
             out.lines().map(|l| l.split(",\"capture\"").next().unwrap().to_string()).collect::<Vec<_>>()
         };

@@ -832,25 +832,45 @@ fn e2e_frame_count_and_bytes_use_wire_length() {
 }
 
 /// IPv6 over UDP (Teredo), recognised by content on any port: bare, behind an
-/// origin indication, behind an authentication header; a UDP payload whose
-/// "IPv6" length does not account for the datagram is just UDP.
+/// origin indication, behind an authentication header. A UDP payload that
+/// merely looks like IPv6 is plain UDP: a wrong length, no Teredo or
+/// link-local address (a DNS query can pass the length test), IPv6 outside,
+/// or a UDP length overrunning the IP payload.
 #[test]
 fn teredo_ipv6_over_udp() {
-    let g = data_seg(true);
-    let inner = tcp_ip(&g);
+    let mut inner = tcp_ip(&data_seg(true));
+    inner[8..12].copy_from_slice(&[0x20, 0x01, 0, 0]); // the client's Teredo address 2001:0::/32
+    let (r, bare) = dec(link::RAW, &inner);
+    let want = meaningful(r, &bare);
+    assert!(want.starts_with("tcp "), "{want}");
     let origin: Vec<u8> = vec![0, 0, 0x0d, 0x35, 0x3f, 0x57, 0x0e, 0x01];
-    let mut auth: Vec<u8> = vec![0, 1, 0, 0];
+    let mut auth: Vec<u8> = vec![0, 1, 2, 1, 0xa, 0xb, 0xc];
     auth.extend_from_slice(&[0x11; 8]); // nonce
     auth.push(0); // confirmation
-    for (prefix, sport, dport) in [(vec![], 3797, 32900), (origin.clone(), 3544, 3797), (auth.clone(), 3797, 3544)] {
+    let mut both = auth.clone();
+    both.extend_from_slice(&origin);
+    for (prefix, sport, dport) in [(vec![], 3797, 32900), (origin, 3544, 3797), (auth, 3797, 3544), (both, 3544, 1)] {
         let mut payload = prefix.clone();
         payload.extend_from_slice(&inner);
-        expect_seg(link::ETHERNET, &eth(&udp_ip(false, sport, dport, &payload)), &g);
+        let (r, s) = dec(link::ETHERNET, &eth(&udp_ip(false, sport, dport, &payload)));
+        assert_eq!(meaningful(r, &s), want, "prefix {prefix:02x?}");
     }
+    let plain_udp = |payload: &[u8]| dec(link::ETHERNET, &eth(&udp_ip(false, 3797, 32900, payload))).0;
     let mut wrong = inner.clone();
     wrong[5] = wrong[5].wrapping_add(1); // payload length off by one
-    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(false, 3797, 32900, &wrong))).0, Err(Skip::OtherProtocol));
-    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(false, 3544, 3544, &[0x60; 12]))).0, Err(Skip::OtherProtocol));
+    assert_eq!(plain_udp(&wrong), Err(Skip::OtherProtocol));
+    assert_eq!(plain_udp(&tcp_ip(&data_seg(true))), Err(Skip::OtherProtocol), "2001:db8:: is no Teredo address");
+    // A DNS query: ID 0x6abc, one question; bytes 4-5 (QDCOUNT 1) + 40 = its 41 bytes.
+    let mut dns = vec![0x6a, 0xbc, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0];
+    dns.extend_from_slice(b"\x07example\x03com\x00");
+    dns.resize(41, 0);
+    let (r, _) = dec(link::ETHERNET, &eth(&udp_ip(false, 53, 53, &dns)));
+    assert_eq!(r, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(true, 3544, 3544, &inner))).0, Err(Skip::OtherProtocol), "over IPv6");
+    let mut long = udp_ip(false, 3544, 3544, &inner);
+    let claimed = (long.len() - 20 + 100) as u16;
+    long[24..26].copy_from_slice(&claimed.to_be_bytes()); // UDP length past the IP payload
+    assert_eq!(dec(link::ETHERNET, &eth(&long)).0, Err(Skip::OtherProtocol));
 }
 
 /// 802.11 data frames as Aruba controllers mirror them: GRE protocol 0x8200,

@@ -236,3 +236,19 @@ fn host_order_is_the_same_on_every_run() {
         assert_eq!(run(), first);
     }
 }
+
+/// `-p TCP` / `-p TCPv6` without `--host` print only the addresses of that family.
+#[test]
+fn protocol_filter_picks_the_hosts_of_its_family() {
+    let f = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/oracle/mixed-s1/capture.pcap");
+    let hosts = |p: &str| -> Vec<String> {
+        let o = run_wirestat(&["-r", f, "-a", "-s", "-p", p, "--format", "json"]);
+        assert!(o.status.success(), "{}", stderr_of(&o));
+        stdout_of(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["host"][0].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(hosts("TCP"), ["10.201.0.1", "10.201.0.2"]);
+    assert_eq!(hosts("TCPv6"), ["fd00:201::1", "fd00:201::2"]);
+}
