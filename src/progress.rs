@@ -45,11 +45,8 @@ impl Progress {
         let secs = (now - self.start).as_secs_f64().max(1e-9);
         // Standard input has no size to measure progress against.
         let pct = if total > 0 { format!("[{:5.1}%] ", 100.0 * done as f64 / total as f64) } else { String::new() };
-        let line = format!(
-            "\r\x1b[K{pct}{packets} packets, {:.2} Mpkt/s, {} flows",
-            packets as f64 / secs / 1e6,
-            flows()
-        );
+        let line =
+            format!("\r\x1b[K{pct}{packets} packets, {:.2} Mpkt/s, {} flows", packets as f64 / secs / 1e6, flows());
         let _ = std::io::stderr().write_all(line.as_bytes());
         self.shown = true;
     }
