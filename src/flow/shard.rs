@@ -115,13 +115,9 @@ impl Shard {
 
     #[inline]
     fn process_hashed(&mut self, s: &Summary, hash: u64) {
-        if s.ts > self.now {
-            self.now = s.ts;
-        }
-        if self.now >= self.next_due.saturating_add(TIMER_SLACK)
-            || (self.now >= self.next_due && self.flows() >= self.ctx.max_flows)
-        {
-            // Also on time when the table is full: what timers forget is never evicted.
+        self.tick(s.ts);
+        if self.now >= self.next_due && self.flows() >= self.ctx.max_flows {
+            // On time when the table is full: what timers forget is never evicted.
             self.advance(self.now);
         }
         let now = self.now;
@@ -378,23 +374,9 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     bit: u32,
 ) {
     let (key, d) = K::canonical(&s.src, &s.dst, s.sport, s.dport);
-    let mut found = t.find(&key, hash);
-    let mut before = None;
-    if let Some(slot) = found
-        && let Some(flow) = t.get_mut(slot)
-    {
-        before = Some(timed(&flow.conn));
-        let lapse = catch_up(flow, now, &ctx.profile);
-        if lapse != Lapse::Live {
-            ctx.idle_expired += (lapse == Lapse::IdleExpired) as u64;
-            ctx.retire_counts(flow);
-            t.remove(slot);
-            found = None;
-            before = None;
-        }
-    }
-    let slot = match found {
-        Some(slot) => slot,
+    let found = t.find(&key, hash).and_then(|slot| Some((slot, ctx.catch_up(t, slot, now)?)));
+    let (slot, before) = match found {
+        Some((slot, before)) => (slot, Some(before)),
         None => {
             if s.has(flag::RST) {
                 // A reset for no connection we know: it still crossed both stacks.
@@ -404,7 +386,7 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
             if t.len() + other.len() >= ctx.max_flows {
                 ctx.evict(t, other);
             }
-            t.insert(key, hash, now, Conn::first(s))
+            (t.insert(key, hash, now, Conn::first(s)), None)
         }
     };
     let Some(flow) = t.get_mut(slot) else { return };
@@ -433,15 +415,8 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
 fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Summary, hash: u64, now: u64, bit: u32) {
     let (key, d) = K::canonical(&s.src, &s.dst, s.sport, s.dport);
     let Some(slot) = t.find(&key, hash) else { return };
+    let Some(before) = ctx.catch_up(t, slot, now) else { return };
     let Some(flow) = t.get_mut(slot) else { return };
-    let before = timed(&flow.conn);
-    let lapse = catch_up(flow, now, &ctx.profile);
-    if lapse != Lapse::Live {
-        ctx.idle_expired += (lapse == Lapse::IdleExpired) as u64;
-        ctx.retire_counts(flow);
-        t.remove(slot);
-        return;
-    }
     flow.conn.icmp_error(d, s, now, &ctx.profile);
     ctx.arm(t, slot, bit, before, false, now);
 }
@@ -452,47 +427,14 @@ fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, e: &Entry, bit: u32, no
     if e.kind != TimerKind::Linger && t.epoch(slot, e.side as usize) != e.epoch {
         return;
     }
-    let Some(flow) = t.get_mut(slot) else { return };
-    if e.kind == TimerKind::Linger {
+    if e.kind == TimerKind::Linger
+        && let Some(flow) = t.get_mut(slot)
+    {
         // This was the connection's queued linger entry: arm() queues another if needed.
         flow.linger_armed = false;
     }
-    let before = timed(&flow.conn);
-    flow.conn.expire(0, now, &ctx.profile);
-    flow.conn.expire(1, now, &ctx.profile);
-    if !flow.conn.has_rows() && now >= flow.last_ts.saturating_add(ctx.profile.linger) {
-        ctx.retire_counts(flow);
-        t.remove(slot);
-        return;
-    }
+    let Some(before) = ctx.catch_up(t, slot, now) else { return };
     ctx.arm(t, slot, bit, before, false, now);
-}
-
-/// Brings a connection up to `now` before its next segment, as if its queued
-/// timers had run on time: expires timed states past their deadline, and says
-/// whether the connection would have been forgotten (no rows, quiet for the
-/// linger time) — then the segment belongs to a new one.
-#[inline]
-fn catch_up<K: FlowKey>(flow: &mut Flow<K>, now: u64, p: &Profile) -> Lapse {
-    flow.conn.expire(0, now, p);
-    flow.conn.expire(1, now, p);
-    if p.idle_timeout > 0 && now >= flow.last_ts.saturating_add(p.idle_timeout) {
-        Lapse::IdleExpired
-    } else if now >= flow.last_ts.saturating_add(p.linger) && !flow.conn.has_rows() {
-        Lapse::Forgotten
-    } else {
-        Lapse::Live
-    }
-}
-
-/// What `catch_up` found.
-#[derive(PartialEq)]
-enum Lapse {
-    Live,
-    /// No rows and quiet for the linger time.
-    Forgotten,
-    /// Quiet for `--idle-timeout`.
-    IdleExpired,
 }
 
 /// The timed states of a connection's two sides, with their start times.
@@ -528,7 +470,8 @@ impl<K: FlowKey> Prefetch for Table<K> {
 }
 
 fn sweep_idle<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, now: u64, idle: u64) {
-    let stale: Vec<u32> = t.iter().filter(|(_, f)| f.last_ts.saturating_add(idle) <= now).map(|(i, _)| i).collect();
+    let idle = Idle { now, limit: idle };
+    let stale: Vec<u32> = t.iter().filter(|(_, f)| idle.expired(f)).map(|(i, _)| i).collect();
     for slot in stale {
         if let Some(f) = t.get(slot) {
             let f = *f;
@@ -540,6 +483,27 @@ fn sweep_idle<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, now: u64, idle: u64) 
 }
 
 impl Ctx {
+    /// Brings the connection in `slot` up to `now`, as if its queued timers had
+    /// run on time (they may run up to `TIMER_SLACK` late): expires timed
+    /// states past their deadline, and forgets the connection if it has no
+    /// rows and has been quiet for the linger time, or quiet for
+    /// `--idle-timeout`. Returns its timed states as they were before, for
+    /// `arm`, or `None` if it is gone (a segment then starts a new one).
+    fn catch_up<K: FlowKey>(&mut self, t: &mut Table<K>, slot: u32, now: u64) -> Option<[(TcpState, u64); 2]> {
+        let flow = t.get_mut(slot)?;
+        let before = timed(&flow.conn);
+        flow.conn.expire(0, now, &self.profile);
+        flow.conn.expire(1, now, &self.profile);
+        let idle = Idle { now, limit: self.profile.idle_timeout }.expired(flow);
+        if idle || (now >= flow.last_ts.saturating_add(self.profile.linger) && !flow.conn.has_rows()) {
+            self.idle_expired += idle as u64;
+            self.retire_counts(flow);
+            t.remove(slot);
+            return None;
+        }
+        Some(before)
+    }
+
     /// Queues the timers a segment (or timer) made due. Each side of a
     /// connection has at most one live state-timer entry: whenever the side
     /// enters, leaves or re-arms a timed state its epoch moves on (dropping
