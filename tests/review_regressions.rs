@@ -190,6 +190,18 @@ fn ipv4_total_length_zero_takes_the_captured_length() {
     );
 }
 
+/// The host of each JSON view `wirestat ARGS --format json` prints, in order.
+fn hosts_shown(args: &[&str]) -> Vec<String> {
+    let mut args = args.to_vec();
+    args.extend(["--format", "json"]);
+    let o = run_wirestat(&args);
+    assert!(o.status.success(), "{}", stderr_of(&o));
+    stdout_of(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["host"][0].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Without `--host`, which hosts get a view: a table shows the hosts with rows
 /// (and, with `-a`, listeners); `-s` shows every host that took part in TCP,
 /// also once all its connections are closed (netstat -s on a quiet host still
@@ -202,15 +214,10 @@ fn hosts_without_open_connections_still_get_their_counters_and_listeners() {
     let frames: Vec<Vec<u8>> = conversation_segs(false).iter().take(10).map(|s| eth(&tcp_ip(s))).collect();
     let recs: Vec<Rec> = frames.into_iter().enumerate().map(|(i, f)| at_ms(i as u64, f)).collect();
     write_pcap(&p, ETHERNET, 65535, &recs);
-    let hosts = |extra: &[&str]| -> Vec<String> {
-        let mut args = vec!["-r", p.to_str().unwrap(), "--format", "json"];
+    let hosts = |extra: &[&str]| {
+        let mut args = vec!["-r", p.to_str().unwrap()];
         args.extend_from_slice(extra);
-        let o = run_wirestat(&args);
-        assert!(o.status.success(), "{}", stderr_of(&o));
-        stdout_of(&o)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()["host"][0].as_str().unwrap().to_string())
-            .collect()
+        hosts_shown(&args)
     };
     assert_eq!(hosts(&["-n"]), [V4_CLIENT_STR], "only the client has a row (TIME_WAIT)");
     assert_eq!(hosts(&["-a", "-n"]), [V4_CLIENT_STR, V4_SERVER_STR], "the server still listens");
@@ -241,14 +248,7 @@ fn host_order_is_the_same_on_every_run() {
 #[test]
 fn protocol_filter_picks_the_hosts_of_its_family() {
     let f = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/oracle/mixed-s1/capture.pcap");
-    let hosts = |p: &str| -> Vec<String> {
-        let o = run_wirestat(&["-r", f, "-a", "-s", "-p", p, "--format", "json"]);
-        assert!(o.status.success(), "{}", stderr_of(&o));
-        stdout_of(&o)
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()["host"][0].as_str().unwrap().to_string())
-            .collect()
-    };
+    let hosts = |p: &str| hosts_shown(&["-r", f, "-a", "-s", "-p", p]);
     assert_eq!(hosts("TCP"), ["10.201.0.1", "10.201.0.2"]);
     assert_eq!(hosts("TCPv6"), ["fd00:201::1", "fd00:201::2"]);
 }

@@ -513,18 +513,17 @@ fn simultaneous_open_counts_two_active_opens_and_no_passive_open() {
     assert!(!w.conn().midstream());
     // Each SYN-ACK re-sends a SYN already counted: Linux's tcp_send_synack
     // counts it in neither Segments Sent nor Segments Retransmitted.
-    let seg = |side: usize| {
-        let c = TcpCounters::of_endpoint(w.conn(), side, true);
-        (c.segments_sent, c.segments_retransmitted, c.segments_received)
+    // (Segments Sent, Retransmitted, Received) of each side.
+    let segs = |w: &Wire| {
+        [C, S].map(|side| {
+            let c = TcpCounters::of_endpoint(w.conn(), side, true);
+            (c.segments_sent, c.segments_retransmitted, c.segments_received)
+        })
     };
-    assert_eq!((seg(C), seg(S)), ((1, 0, 2), (1, 0, 2)));
+    assert_eq!(segs(&w), [(1, 0, 2), (1, 0, 2)]);
     // Its timer resending it is a retransmission, and still not a segment sent.
     w.feed(t.c().syn().seq(ISN_C).ack(ISN_S + 1).at(ms(1000)));
-    let seg = |side: usize| {
-        let c = TcpCounters::of_endpoint(w.conn(), side, true);
-        (c.segments_sent, c.segments_retransmitted, c.segments_received)
-    };
-    assert_eq!((seg(C), seg(S)), ((1, 1, 2), (1, 0, 3)));
+    assert_eq!(segs(&w), [(1, 1, 2), (1, 0, 3)]);
 }
 
 // ---------------------------------------------------------------------------
