@@ -15,7 +15,7 @@ use wirestat::Error;
 use wirestat::flow::shard::Interest;
 use wirestat::os::Profile;
 use wirestat::pipeline::{self, Config, Replay};
-use wirestat::report::{AddrView, Health, HostView, Store};
+use wirestat::report::{Health, HostView, Store};
 use wirestat::view::{self, Proto, ViewOpts};
 
 /// Memory planned per tracked connection when sizing the default `--max-flows`.
@@ -152,10 +152,8 @@ fn print_views(
         return Ok(());
     }
     // Lines each host will print: rows, listeners with -a, and ~20 for the statistics.
-    let rows = |a: &Vec<IpAddr>| {
-        let lines = |v: &AddrView| v.rows.len() + if opts.all { v.listen_ports.len() } else { 0 };
-        a.iter().map(|a| store.get(a).map_or(0, |v| lines(&v))).sum::<usize>() + 20
-    };
+    let rows =
+        |a: &Vec<IpAddr>| a.iter().map(|a| store.get(a).map_or(0, |v| v.table_lines(opts.all))).sum::<usize>() + 20;
     view::rounds::write_in_rounds(out, &hosts, threads(args), RENDER_ROUND, rows, render)?;
     Ok(())
 }

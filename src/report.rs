@@ -27,6 +27,11 @@ pub struct AddrView {
 }
 
 impl AddrView {
+    /// Lines of its table: connection rows, and listening sockets with `-a`.
+    pub fn table_lines(&self, listeners: bool) -> usize {
+        self.rows.len() + if listeners { self.listen_ports.len() } else { 0 }
+    }
+
     pub fn merge(&mut self, o: AddrView) {
         // Take the other's vector whole when this one is empty: no copy.
         if self.rows.is_empty() {
@@ -126,7 +131,7 @@ impl HostView {
             .filter(|e| v6_only.is_none_or(|v6| e.key().is_ipv6() == v6))
             .filter_map(|e| {
                 let v = e.value();
-                let rows = v.rows.len() + if listeners { v.listen_ports.len() } else { 0 };
+                let rows = v.table_lines(listeners);
                 let segs = v.tcp.segments_received + v.tcp.segments_sent;
                 (rows > 0 || (stats && segs > 0)).then_some((rows, segs, *e.key()))
             })

@@ -189,17 +189,13 @@ pub fn open_offline(path: &Path) -> Result<OfflineCapture, Error> {
 }
 
 fn classify_open(path: &Path, msg: &str) -> Error {
+    // The file is open already (a missing file, a directory or no permission
+    // were reported then): libpcap's errors here are a failed read() ...
     let msg = strip(msg);
-    let lower = msg.to_lowercase();
-    if lower.contains("permission denied") {
-        Error::Open { path: path.into(), reason: "permission denied".into() }
-    } else if lower.contains("is a directory") {
-        Error::Open { path: path.into(), reason: "it is a directory".into() }
-    } else if msg.starts_with(&format!("{}: ", path.display())) || lower.starts_with("error reading dump file") {
-        // libpcap's words for a failed fopen() or read(): the file system's problem.
+    if msg.to_lowercase().starts_with("error reading dump file") {
         Error::Open { path: path.into(), reason: msg }
     } else {
-        // Anything else is about the contents: a bad magic number, an unsupported
+        // ... or about the contents: a bad magic number, an unsupported
         // version, a corrupt or truncated first block.
         Error::NotACapture { path: path.into(), reason: msg }
     }

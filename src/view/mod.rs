@@ -146,33 +146,16 @@ pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
     }));
     out.retain(|l| Proto::admits(o.proto, l.v6()));
     // A busy server has hundreds of thousands of rows, sorted on one thread
-    // after the replay, in place: IPv4 rows compare as one integer.
-    out.sort_unstable_by(|a, b| {
-        a.v6()
-            .cmp(&b.v6())
-            .then_with(|| if a.v6() { v6_order(a).cmp(&v6_order(b)) } else { v4_order(a).cmp(&v4_order(b)) })
-    });
+    // after the replay, in place, on integer keys (IpAddr compares slowly).
+    out.sort_unstable_by_key(|l| (l.v6(), bits(l.local.0), l.local.1, bits(l.foreign.0), l.foreign.1));
     out
 }
 
-fn v6_order(l: &Line) -> (u128, u16, u128, u16) {
-    (v6_bits(l.local.0), l.local.1, v6_bits(l.foreign.0), l.foreign.1)
-}
-
-fn v6_bits(ip: IpAddr) -> u128 {
+fn bits(ip: IpAddr) -> u128 {
     match ip {
-        IpAddr::V6(a) => a.to_bits(),
-        IpAddr::V4(_) => 0,
-    }
-}
-
-/// (local address, port, foreign address, port) of an IPv4 line as one number.
-fn v4_order(l: &Line) -> u128 {
-    let bits = |ip: IpAddr| match ip {
         IpAddr::V4(a) => a.to_bits() as u128,
-        IpAddr::V6(_) => 0,
-    };
-    bits(l.local.0) << 64 | (l.local.1 as u128) << 48 | bits(l.foreign.0) << 16 | l.foreign.1 as u128
+        IpAddr::V6(a) => a.to_bits(),
+    }
 }
 
 #[cfg(test)]
