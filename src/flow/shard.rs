@@ -394,7 +394,6 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     if flow.conn.is_new_incarnation(d, s) {
         ctx.retire_counts(flow);
         flow.conn = Conn::first(s);
-        flow.first_ts = now;
         flow.linger_armed = false;
         restarted = true;
     }
