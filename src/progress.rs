@@ -1,7 +1,7 @@
 //! A progress line for long replays: percent of bytes read, packet rate and
 //! tracked connections, on stderr and only when stderr is a terminal.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 pub struct Progress {
@@ -17,10 +17,6 @@ const CHECK_EVERY: u32 = 1 << 16;
 const REDRAW: Duration = Duration::from_millis(250);
 
 impl Progress {
-    pub fn new() -> Progress {
-        Progress::with(std::io::stderr().is_terminal())
-    }
-
     pub fn with(enabled: bool) -> Progress {
         let now = Instant::now();
         Progress { enabled, shown: false, start: now, last: now, calls: 0 }
@@ -57,12 +53,6 @@ impl Progress {
             let _ = std::io::stderr().write_all(b"\r\x1b[K");
             self.shown = false;
         }
-    }
-}
-
-impl Default for Progress {
-    fn default() -> Self {
-        Progress::new()
     }
 }
 

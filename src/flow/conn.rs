@@ -323,19 +323,12 @@ impl Conn {
 
         if syn && !ack {
             match e.state {
-                TcpState::Unknown | TcpState::Listen => {
-                    e.isn = s.seq;
-                    e.flags &= !f::BASE_ONLY;
-                    e.set(f::ISN_SET);
-                    e.active_opens = e.active_opens.saturating_add(1);
-                    e.enter(TcpState::SynSent, now);
-                }
                 TcpState::Closed if e.has(f::SOFT_ERR) && e.isn == s.seq => {
                     // The soft ICMP error did not end the attempt: connect() is still retrying.
                     e.flags &= !f::SOFT_ERR;
                     e.enter(TcpState::SynSent, now);
                 }
-                TcpState::Closed => {
+                TcpState::Unknown | TcpState::Listen | TcpState::Closed => {
                     e.isn = s.seq;
                     e.flags &= !f::BASE_ONLY;
                     e.set(f::ISN_SET);
@@ -526,24 +519,17 @@ impl Conn {
     }
 
     /// Runs side `d`'s state timer if it is due at `now`; returns whether it fired.
-    pub fn expire(&mut self, d: usize, now: u64, p: &Profile) -> bool {
+    pub fn expire(&mut self, d: usize, now: u64, p: &Profile) {
         let e = &mut self.ep[d];
-        let limit = match e.state {
-            TcpState::TimeWait => p.time_wait,
-            TcpState::SynSent => p.syn_sent_timeout,
-            TcpState::SynRcvd => p.syn_rcvd_timeout,
-            TcpState::FinWait2 => p.fin_wait2_timeout,
-            _ => return false,
-        };
+        let Some(limit) = state_timeout(e.state, p) else { return };
         if now < e.state_ts.saturating_add(limit) {
-            return false;
+            return;
         }
         if e.state == TcpState::SynSent {
             // connect() gave up: tcp_done() from SYN_SENT is a failed attempt.
             e.attempt_fails = e.attempt_fails.saturating_add(1);
         }
         e.enter(TcpState::Closed, now);
-        true
     }
 }
 

@@ -525,8 +525,7 @@ impl Ctx {
             flow.linger_armed = true;
             // Forgotten once quiet for the linger time, as `catch_up` decides too.
             let at = flow.last_ts.saturating_add(self.profile.linger).max(now);
-            self.timers
-                .push(TimerKind::Linger, Entry { at, slot: slot | bit, epoch: 0, side: 0, kind: TimerKind::Linger });
+            self.timers.push(Entry { at, slot: slot | bit, epoch: 0, side: 0, kind: TimerKind::Linger });
         }
         for side in 0..2 {
             if !restarted && after[side] == before[side] {
@@ -536,7 +535,7 @@ impl Ctx {
             let had_timer = state_timeout(before[side].0, &self.profile).is_some();
             let epoch = if had_timer || restarted { t.bump(slot, side) } else { t.epoch(slot, side) };
             if let Some((kind, at)) = next[side] {
-                self.timers.push(kind, Entry { at, slot: slot | bit, epoch, side: side as u8, kind });
+                self.timers.push(Entry { at, slot: slot | bit, epoch, side: side as u8, kind });
             }
         }
     }

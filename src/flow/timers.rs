@@ -37,8 +37,8 @@ pub struct Timers {
 }
 
 impl Timers {
-    pub fn push(&mut self, kind: TimerKind, e: Entry) {
-        let q = &mut self.queues[kind as usize];
+    pub fn push(&mut self, e: Entry) {
+        let q = &mut self.queues[e.kind as usize];
         // Deadlines are "now + a fixed length", so they almost always arrive in
         // order; the rare one that does not (a state re-entered with an older
         // start) is placed where it belongs rather than waiting behind later ones.
@@ -90,8 +90,8 @@ mod tests {
     #[test]
     fn a_late_pushed_early_deadline_is_not_stuck_behind_later_ones() {
         let mut t = Timers::default();
-        t.push(TimerKind::SynSent, Entry { at: 50, slot: 1, epoch: 0, side: 0, kind: TimerKind::SynSent });
-        t.push(TimerKind::SynSent, Entry { at: 20, slot: 2, epoch: 0, side: 0, kind: TimerKind::SynSent });
+        t.push(Entry { at: 50, slot: 1, epoch: 0, side: 0, kind: TimerKind::SynSent });
+        t.push(Entry { at: 20, slot: 2, epoch: 0, side: 0, kind: TimerKind::SynSent });
         assert_eq!(t.pop_due(30).map(|e| e.slot), Some(2));
         assert_eq!(t.pop_due(30), None);
     }
@@ -99,9 +99,9 @@ mod tests {
     #[test]
     fn pops_earliest_due_across_kinds() {
         let mut t = Timers::default();
-        t.push(TimerKind::TimeWait, Entry { at: 50, slot: 1, epoch: 0, side: 0, kind: TimerKind::TimeWait });
-        t.push(TimerKind::SynSent, Entry { at: 20, slot: 2, epoch: 0, side: 0, kind: TimerKind::SynSent });
-        t.push(TimerKind::Linger, Entry { at: 90, slot: 3, epoch: 0, side: 0, kind: TimerKind::Linger });
+        t.push(Entry { at: 50, slot: 1, epoch: 0, side: 0, kind: TimerKind::TimeWait });
+        t.push(Entry { at: 20, slot: 2, epoch: 0, side: 0, kind: TimerKind::SynSent });
+        t.push(Entry { at: 90, slot: 3, epoch: 0, side: 0, kind: TimerKind::Linger });
         assert_eq!(t.next_due(), 20);
         assert_eq!(t.pop_due(60).map(|e| e.slot), Some(2));
         assert_eq!(t.pop_due(60).map(|e| e.slot), Some(1));

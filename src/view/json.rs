@@ -43,12 +43,12 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
     }
     out.write_all(b"],\"tcp_stats\":{")?;
     let mut sep = "";
-    if o.proto != Some(Proto::TcpV6) {
+    if Proto::admits(o.proto, false) {
         out.write_all(b"\"ipv4\":")?;
         counters(out, &h.tcp_v4)?;
         sep = ",";
     }
-    if o.proto != Some(Proto::Tcp) {
+    if Proto::admits(o.proto, true) {
         write!(out, "{sep}\"ipv6\":")?;
         counters(out, &h.tcp_v6)?;
     }

@@ -27,7 +27,7 @@ impl Proto {
         }
     }
 
-    fn admits(p: Option<Proto>, v6: bool) -> bool {
+    pub fn admits(p: Option<Proto>, v6: bool) -> bool {
         match p {
             None => true,
             Some(Proto::Tcp) => !v6,

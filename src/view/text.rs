@@ -29,10 +29,10 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, header: bool) -> i
         }
     }
     if o.stats {
-        if o.proto != Some(Proto::TcpV6) {
+        if Proto::admits(o.proto, false) {
             stats_block(out, "IPv4", &h.tcp_v4)?;
         }
-        if o.proto != Some(Proto::Tcp) {
+        if Proto::admits(o.proto, true) {
             stats_block(out, "IPv6", &h.tcp_v6)?;
         }
     }
