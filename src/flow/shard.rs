@@ -194,9 +194,7 @@ impl Shard {
         const AHEAD: usize = 32;
         for i in 0..due.len() {
             if let Some(e) = due.get(i + AHEAD) {
-                let slot = e.slot & !V6_BIT;
-                let t: &dyn Prefetch = if e.slot & V6_BIT != 0 { &self.v6 } else { &self.v4 };
-                if e.kind == TimerKind::Linger { t.slot(slot) } else { t.epoch(slot) }
+                if e.slot & V6_BIT != 0 { prefetch_entry(&self.v6, e) } else { prefetch_entry(&self.v4, e) }
             }
             let e = due[i];
             if e.slot & V6_BIT != 0 {
@@ -212,21 +210,7 @@ impl Shard {
         // drop them so the queues stay bounded by the table, not the packet rate.
         if self.ctx.timers.len() > 2 * self.flows() + 4096 {
             let (v4, v6) = (&self.v4, &self.v6);
-            self.ctx.timers.retain(|e| {
-                let slot = e.slot & !V6_BIT;
-                let v6e = e.slot & V6_BIT != 0;
-                if e.kind == TimerKind::Linger {
-                    if v6e {
-                        v6.get(slot).is_some_and(|f| f.linger_armed)
-                    } else {
-                        v4.get(slot).is_some_and(|f| f.linger_armed)
-                    }
-                } else if v6e {
-                    v6.epoch(slot, e.side as usize) == e.epoch
-                } else {
-                    v4.epoch(slot, e.side as usize) == e.epoch
-                }
-            });
+            self.ctx.timers.retain(|e| if e.slot & V6_BIT != 0 { stands(v6, e) } else { stands(v4, e) });
         }
         let idle = self.ctx.profile.idle_timeout;
         if idle > 0 && now >= self.ctx.next_idle_sweep {
@@ -421,11 +405,10 @@ fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Summary, hash: u64, 
 }
 
 fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, e: &Entry, bit: u32, now: u64) {
-    let slot = e.slot & !V6_BIT;
-    // A state timer whose epoch moved on was superseded: drop it unread.
-    if e.kind != TimerKind::Linger && t.epoch(slot, e.side as usize) != e.epoch {
+    if !stands(t, e) {
         return;
     }
+    let slot = e.slot & !V6_BIT;
     if e.kind == TimerKind::Linger
         && let Some(flow) = t.get_mut(slot)
     {
@@ -453,19 +436,22 @@ fn state_timer(e: &crate::flow::Endpoint, p: &Profile) -> Option<(TimerKind, u64
     Some((kind, e.state_ts.saturating_add(limit)))
 }
 
-/// Prefetch hooks of a table, without its key type.
-trait Prefetch {
-    fn slot(&self, slot: u32);
-    fn epoch(&self, slot: u32);
+/// Whether a queued timer entry still stands for a connection of `t`: a state
+/// timer whose side's epoch moved on was superseded, and a linger entry stands
+/// while its connection waits for one.
+fn stands<K: FlowKey>(t: &Table<K>, e: &Entry) -> bool {
+    let slot = e.slot & !V6_BIT;
+    if e.kind == TimerKind::Linger {
+        t.get(slot).is_some_and(|f| f.linger_armed)
+    } else {
+        t.epoch(slot, e.side as usize) == e.epoch
+    }
 }
 
-impl<K: FlowKey> Prefetch for Table<K> {
-    fn slot(&self, slot: u32) {
-        self.prefetch_slot(slot)
-    }
-    fn epoch(&self, slot: u32) {
-        self.prefetch_epoch(slot)
-    }
+/// Starts loading what `stands` will read for `e`.
+fn prefetch_entry<K: FlowKey>(t: &Table<K>, e: &Entry) {
+    let slot = e.slot & !V6_BIT;
+    if e.kind == TimerKind::Linger { t.prefetch_slot(slot) } else { t.prefetch_epoch(slot) }
 }
 
 fn sweep_idle<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, now: u64, idle: u64) {
