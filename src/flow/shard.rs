@@ -121,15 +121,14 @@ impl Shard {
             self.advance(self.now);
         }
         let now = self.now;
-        let pushed = self.ctx.timers.len();
         match (s.v6, s.kind) {
             (false, Kind::Tcp) => on_tcp(&mut self.v4, &mut self.v6, &mut self.ctx, s, hash, now, 0),
             (true, Kind::Tcp) => on_tcp(&mut self.v6, &mut self.v4, &mut self.ctx, s, hash, now, V6_BIT),
             (false, Kind::IcmpError) => on_icmp(&mut self.v4, &mut self.ctx, s, hash, now, 0),
             (true, Kind::IcmpError) => on_icmp(&mut self.v6, &mut self.ctx, s, hash, now, V6_BIT),
         }
-        if self.ctx.timers.len() != pushed {
-            self.next_due = self.next_due.min(self.ctx.timers.next_due());
+        if let Some(at) = self.ctx.timers.take_pushed() {
+            self.next_due = self.next_due.min(at);
         }
     }
 
@@ -218,6 +217,7 @@ impl Shard {
             sweep_idle(&mut self.v6, &mut self.ctx, now, idle);
             self.ctx.next_idle_sweep = now + (idle / 4).max(1);
         }
+        self.ctx.timers.take_pushed();
         self.next_due = self.ctx.timers.next_due();
         if idle > 0 {
             self.next_due = self.next_due.min(self.ctx.next_idle_sweep);
@@ -506,7 +506,9 @@ impl Ctx {
     ) {
         let Some(flow) = t.get_mut(slot) else { return };
         let after = timed(&flow.conn);
-        let next = [state_timer(&flow.conn.ep[0], &self.profile), state_timer(&flow.conn.ep[1], &self.profile)];
+        let changed = [0, 1].map(|side| restarted || after[side] != before[side]);
+        let next =
+            [0, 1].map(|side| if changed[side] { state_timer(&flow.conn.ep[side], &self.profile) } else { None });
         if !flow.linger_armed && !flow.conn.has_rows() {
             flow.linger_armed = true;
             // Forgotten once quiet for the linger time, as `catch_up` decides too.
@@ -514,7 +516,7 @@ impl Ctx {
             self.timers.push(Entry { at, slot: slot | bit, epoch: 0, side: 0, kind: TimerKind::Linger });
         }
         for side in 0..2 {
-            if !restarted && after[side] == before[side] {
+            if !changed[side] {
                 continue;
             }
             // Only a side that was in a timed state can have an entry to drop.

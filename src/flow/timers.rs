@@ -34,10 +34,14 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct Timers {
     queues: [VecDeque<Entry>; KINDS],
+    /// The earliest deadline pushed since `take_pushed`: what a caller keeping
+    /// its own next-due time must fold in, without scanning the queues.
+    pushed: Option<u64>,
 }
 
 impl Timers {
     pub fn push(&mut self, e: Entry) {
+        self.pushed = Some(self.pushed.map_or(e.at, |p| p.min(e.at)));
         let q = &mut self.queues[e.kind as usize];
         // Deadlines are "now + a fixed length", so they almost always arrive in
         // order; the rare one that does not (a state re-entered with an older
@@ -56,6 +60,11 @@ impl Timers {
         for q in &mut self.queues {
             q.retain(&mut live);
         }
+    }
+
+    /// The earliest deadline pushed since the last call, if any.
+    pub fn take_pushed(&mut self) -> Option<u64> {
+        self.pushed.take()
     }
 
     /// The earliest deadline queued, or `u64::MAX`.
