@@ -6,7 +6,7 @@
 //! often cut to the headers, and Ethernet pads short frames.
 
 use crate::addr::RawAddr;
-use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice, TcpHeaderSlice};
+use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice};
 
 pub mod flag {
     pub const FIN: u8 = 0x01;
@@ -360,34 +360,24 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
 }
 
 fn tcp(bytes: &[u8], ip_payload_len: u32, out: &mut Summary) -> Result<Kind, Skip> {
-    let (hl, flags) = match TcpHeaderSlice::from_slice(bytes) {
-        Ok(t) => {
-            out.sport = t.source_port();
-            out.dport = t.destination_port();
-            out.seq = t.sequence_number();
-            out.ack = t.acknowledgment_number();
-            out.win = t.window_size();
-            let flags = t.slice()[13];
-            out.syn_opts = if flags & flag::SYN != 0 { syn_options(t.options()) } else { SynOptions::default() };
-            (t.slice().len() as u32, flags)
-        }
-        // Options cut by a short snaplen: the fixed header still says all we track.
-        Err(_) if bytes.len() >= 20 && bytes[12] >> 4 >= 5 => {
-            let b = bytes;
-            out.sport = u16::from_be_bytes([b[0], b[1]]);
-            out.dport = u16::from_be_bytes([b[2], b[3]]);
-            out.seq = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
-            out.ack = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
-            out.win = u16::from_be_bytes([b[14], b[15]]);
-            out.syn_opts = SynOptions { wscale: 0xff, ..Default::default() };
-            (((b[12] >> 4) as u32) * 4, b[13])
-        }
-        Err(_) => return Err(Skip::Undecodable),
-    };
-    if ip_payload_len < hl {
+    // Read by hand: the fixed header says all that is tracked, and it is there
+    // even when a short snaplen cut the options.
+    let b = bytes.get(..20).ok_or(Skip::Undecodable)?;
+    let hl = (b[12] >> 4) as u32 * 4;
+    if hl < 20 || ip_payload_len < hl {
         return Err(Skip::Undecodable);
     }
-    out.flags = flags;
+    out.sport = u16::from_be_bytes([b[0], b[1]]);
+    out.dport = u16::from_be_bytes([b[2], b[3]]);
+    out.seq = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+    out.ack = u32::from_be_bytes([b[8], b[9], b[10], b[11]]);
+    out.win = u16::from_be_bytes([b[14], b[15]]);
+    out.flags = b[13];
+    out.syn_opts = match bytes.get(20..hl as usize) {
+        Some(opts) if out.flags & flag::SYN != 0 => syn_options(opts),
+        Some(_) => SynOptions::default(),
+        None => SynOptions { wscale: 0xff, ..Default::default() },
+    };
     out.payload_len = ip_payload_len - hl;
     out.kind = Kind::Tcp;
     Ok(Kind::Tcp)
