@@ -9,8 +9,8 @@
 //! every channel, after which each worker publishes into the shared store.
 
 use crate::addr::shard_hash;
-use crate::capture::{FileSource, Merged};
-use crate::decode::{DecodeStats, Summary};
+use crate::capture::{FileSource, Merged, Next, Source};
+use crate::decode::{self, DecodeStats, Summary};
 use crate::error::Error;
 use crate::flow::shard::{Interest, Shard, ShardStats};
 use crate::os::Profile;
@@ -203,21 +203,55 @@ pub struct Replay {
 pub fn replay(
     r: &Replay,
     cfg: &Config,
-    mut on_snapshot: impl FnMut(&Store, &Health, u64) -> Result<(), Error>,
+    on_snapshot: impl FnMut(&Store, &Health, u64) -> Result<(), Error>,
 ) -> Result<Health, Error> {
     if r.files.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return Err(Error::Usage("-r - can be given once: standard input is one stream".into()));
     }
-    let files = r.files.iter().map(|p| FileSource::open(p, r.filter.as_deref())).collect::<Result<Vec<_>, _>>()?;
-    let mut src = Merged::new(files);
+    let files = r
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, p)| FileSource::open(p, r.filter.as_deref(), i as u32))
+        .collect::<Result<Vec<_>, _>>()?;
+    run(Merged::new(files), r.interval, r.progress, cfg, on_snapshot)
+}
+
+/// The reader loop: reads `src` to its end, decodes each frame and hands it
+/// to the workers, calling `on_snapshot` at every `interval` boundary of
+/// capture time (0: never) and once at the end.
+pub fn run<S: Source>(
+    mut src: S,
+    interval: u64,
+    progress: bool,
+    cfg: &Config,
+    mut on_snapshot: impl FnMut(&Store, &Health, u64) -> Result<(), Error>,
+) -> Result<Health, Error> {
     let mut engine = Engine::new(cfg);
     let mut decode = DecodeStats::default();
     let mut next_tick = 0u64;
     let mut last_ts = 0u64;
+    let mut frame_no = 0u64;
 
     let mut s = Summary::default();
-    let mut progress = Progress::with(r.progress);
-    while let Some(decoded) = src.next(&mut s, &mut decode) {
+    let mut progress = Progress::with(progress);
+    loop {
+        let decoded = match src.next() {
+            Next::Frame(f) => {
+                frame_no += 1;
+                decode.frames += 1;
+                decode.bytes += f.orig_len as u64;
+                s.ts = f.ts;
+                s.frame = frame_no;
+                s.frame_len = f.orig_len;
+                let r = decode::decode(f.linktype, f.data, &mut s);
+                decode.count(r);
+                r
+            }
+            // Not built for offline sources yet: the clock moves with frames.
+            Next::Tick(_) => continue,
+            Next::End => break,
+        };
         progress.tick(decode.frames, || src.progress(), || engine.flows());
         // One corrupt timestamp far ahead would fire every timer at once and end
         // the capture's clock there: such a frame is taken at the current time.
@@ -225,16 +259,16 @@ pub fn replay(
             decode.bad_timestamps += 1;
             s.ts = last_ts;
         }
-        if r.interval > 0 {
+        if interval > 0 {
             if next_tick == 0 {
-                next_tick = s.ts - s.ts % r.interval + r.interval;
+                next_tick = s.ts - s.ts % interval + interval;
             }
             if s.ts >= next_tick {
-                let health = health(&decode, &src, &engine.snapshot(next_tick).1, next_tick);
+                let health = health(&decode, src.errors(), &engine.snapshot(next_tick).1, next_tick);
                 on_snapshot(&engine.store, &health, next_tick)?;
                 // Intervals with no packets at all would repeat the same view:
                 // after a gap in the capture, carry on from the interval this packet opens.
-                next_tick = s.ts - s.ts % r.interval + r.interval;
+                next_tick = s.ts - s.ts % interval + interval;
             }
         }
         last_ts = last_ts.max(s.ts);
@@ -244,12 +278,12 @@ pub fn replay(
     }
     progress.finish();
     let (store, stats) = engine.finish(last_ts);
-    let h = health(&decode, &src, &stats, last_ts);
+    let h = health(&decode, src.errors(), &stats, last_ts);
     on_snapshot(&store, &h, last_ts)?;
     Ok(h)
 }
 
-fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats], at: u64) -> Health {
+fn health(decode: &DecodeStats, read_errors: &[String], stats: &[ShardStats], at: u64) -> Health {
     Health {
         snapshot_ns: at,
         decode: decode.clone(),
@@ -257,7 +291,7 @@ fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats], at: u64) -> 
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
         host_entries_dropped: stats.iter().map(|s| s.counters_dropped).sum(),
-        read_errors: src.errors.clone(),
+        read_errors: read_errors.to_vec(),
         table_bytes: stats.iter().map(|s| s.heap_bytes).sum(),
         reader_cpu: crate::report::thread_cpu_seconds(),
         worker_cpu: stats.iter().map(|s| s.cpu_seconds).collect(),

@@ -1,267 +1,60 @@
-//! Packet sources. Offline files are read through libpcap (pcap and pcapng);
-//! several files are merged in timestamp order, like `mergecap`.
+//! Packet sources. A [`Source`] yields raw frames with their capture time;
+//! decoding is the reader loop's job, not the source's, so every source
+//! (offline files through libpcap, several files merged by time, a live
+//! interface) feeds the same pipeline.
 
-use crate::decode::{self, DecodeStats, Kind, Skip, Summary};
-use crate::error::Error;
-use pcap::{Capture, Offline};
-use std::ffi::{CStr, c_char, c_int, c_uint};
-use std::os::fd::IntoRawFd;
-use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
+mod file;
+mod merge;
 
-/// Read buffer handed to the stdio stream libpcap reads from. glibc's default
-/// is the file system's block size (4 KiB): one read() per ~16 packets, and
-/// those syscalls were a third of a bare replay's time. Much larger buffers
-/// fall out of the L2 cache the workers share the core with (256 KiB was 4%
-/// slower overall).
-const READ_BUFFER: usize = 64 << 10;
+pub use file::{FileSource, OfflineCapture, open_offline};
+pub use merge::Merged;
 
-unsafe extern "C" {
-    // In libpcap since 1.5; the pcap crate keeps its binding private.
-    fn pcap_fopen_offline_with_tstamp_precision(
-        fp: *mut libc::FILE,
-        precision: c_uint,
-        errbuf: *mut c_char,
-    ) -> *mut libc::c_void;
-}
-const PCAP_TSTAMP_PRECISION_NANO: c_uint = 1;
-const PCAP_ERRBUF_SIZE: usize = 256;
-
-/// One capture file being read.
-pub struct FileSource {
-    path: PathBuf,
-    cap: OfflineCapture,
-    linktype: i32,
-    /// Frames read from this file.
-    pub frames: u64,
-    /// Bytes of the file consumed so far (records and their headers), for progress.
-    pub bytes_read: u64,
-    /// Size of the file on disk.
-    pub size: u64,
-    done: bool,
+/// One captured frame, borrowed from its source until the next read.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// Capture time, nanoseconds since the epoch.
+    pub ts: u64,
+    /// Which of the source's interfaces (or files) it came from.
+    pub if_id: u32,
+    /// libpcap link-layer type of `data`.
+    pub linktype: i32,
+    /// Length of the frame on the wire (`data` may be cut by the snaplen).
+    pub orig_len: u32,
+    pub data: &'a [u8],
 }
 
-/// What one read produced.
-pub enum Read {
-    /// A frame: its timestamp and what decoding made of it.
-    Frame(Result<Kind, Skip>),
-    Eof,
+/// What a source has next.
+pub enum Next<'a> {
+    Frame(Frame<'a>),
+    /// Nothing arrived, but the capture clock reads this (ns): a live source
+    /// says so while the link is quiet, so timers still expire on time.
+    Tick(u64),
+    /// No more frames, ever.
+    End,
 }
 
-impl FileSource {
-    /// Opens a pcap or pcapng file; `-` reads standard input.
-    pub fn open(path: &Path, filter: Option<&str>) -> Result<FileSource, Error> {
-        let mut cap = open_offline(path)?;
-        if let Some(f) = filter {
-            cap.filter(f, true).map_err(|e| Error::Filter { filter: f.into(), reason: strip(&e.to_string()) })?;
-        }
-        let linktype = cap.get_datalink().0;
-        let size = if is_stdin(path) { 0 } else { std::fs::metadata(path).map_or(0, |m| m.len()) };
-        Ok(FileSource { path: path.into(), cap, linktype, frames: 0, bytes_read: 24, size, done: false })
-    }
-
-    /// Reads and decodes the next frame into `out` (setting `ts` and
-    /// `frame_len`). A read error (a file cut off mid-record, a corrupt record
-    /// header) ends this file; it is returned once, then the file reads as ended.
-    pub fn next(&mut self, out: &mut Summary, stats: &mut DecodeStats) -> Result<Read, String> {
-        if self.done {
-            return Ok(Read::Eof);
-        }
-        match self.cap.next_packet() {
-            Ok(p) => {
-                self.frames += 1;
-                // A pcap record header is 16 bytes; a pcapng block costs a little more.
-                self.bytes_read += p.header.caplen as u64 + 16;
-                // time_t and suseconds_t are not i64 on every target.
-                #[allow(clippy::unnecessary_cast)]
-                let (sec, frac) = (p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
-                out.ts = capture_ns(sec, frac);
-                out.frame_len = p.header.len;
-                stats.frames += 1;
-                stats.bytes += p.header.len as u64;
-                let r = decode::decode(self.linktype, p.data, out);
-                stats.count(r);
-                Ok(Read::Frame(r))
-            }
-            Err(pcap::Error::NoMorePackets) => {
-                self.done = true;
-                Ok(Read::Eof)
-            }
-            Err(e) => {
-                self.done = true;
-                Err(format!(
-                    "{}: capture cut off or corrupt after {} frames ({}); results cover the frames before it",
-                    self.path.display(),
-                    self.frames,
-                    strip(&e.to_string())
-                ))
-            }
-        }
-    }
+/// A stream of captured frames.
+pub trait Source {
+    fn next(&mut self) -> Next<'_>;
+    /// Read errors so far: each ended one input early; the frames before it count.
+    fn errors(&self) -> &[String];
+    /// (bytes consumed, total bytes) for a progress display; total 0 when unknown.
+    fn progress(&self) -> (u64, u64);
 }
 
-/// A record's timestamp in nanoseconds (the capture is opened with nanosecond
+/// A record's timestamp in nanoseconds (captures are opened with nanosecond
 /// precision). Hostile files must not yield nonsense that overflows later
 /// arithmetic on capture time: libpcap sign-extends a classic pcap's 32-bit
 /// seconds, which the format defines as unsigned, so read them back as such;
 /// clamp the seconds to that range (pcapng's 64-bit timestamps can go
 /// further) and the fraction to under a second.
-fn capture_ns(sec: i64, nsec: i64) -> u64 {
+pub fn capture_ns(sec: i64, nsec: i64) -> u64 {
     let sec =
         if (i32::MIN as i64..0).contains(&sec) { sec as u32 as u64 } else { sec.clamp(0, u32::MAX as i64) as u64 };
     sec * 1_000_000_000 + nsec.clamp(0, 999_999_999) as u64
 }
 
+/// libpcap's messages without its "libpcap error: " prefix.
 fn strip(s: &str) -> String {
     s.trim_start_matches("libpcap error: ").to_string()
-}
-
-fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
-
-/// An offline libpcap capture reading through a stdio buffer of its own.
-pub struct OfflineCapture {
-    // Declared before `_buffer`, so dropped first: closing the capture closes
-    // the stream that reads into the buffer.
-    cap: Capture<Offline>,
-    _buffer: Box<[u8]>,
-}
-
-impl std::ops::Deref for OfflineCapture {
-    type Target = Capture<Offline>;
-    fn deref(&self) -> &Capture<Offline> {
-        &self.cap
-    }
-}
-
-impl std::ops::DerefMut for OfflineCapture {
-    fn deref_mut(&mut self) -> &mut Capture<Offline> {
-        &mut self.cap
-    }
-}
-
-/// Opens `path` as libpcap would (`pcap_open_offline`: pcap or pcapng, `-`
-/// for standard input), but on a stdio stream with a large buffer.
-pub fn open_offline(path: &Path) -> Result<OfflineCapture, Error> {
-    let open_err = |reason: &str| Error::Open { path: path.into(), reason: reason.into() };
-    let fd = if is_stdin(path) {
-        // A copy, so that closing the capture leaves the process's stdin alone.
-        let fd = unsafe { libc::dup(0) };
-        if fd < 0 {
-            return Err(open_err(&std::io::Error::last_os_error().to_string()));
-        }
-        fd
-    } else {
-        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => open_err("no such file"),
-            std::io::ErrorKind::PermissionDenied => open_err("permission denied"),
-            _ => open_err(&e.to_string()),
-        })?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(open_err("it is a directory"));
-        }
-        file.into_raw_fd()
-    };
-    let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
-    let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
-    // SAFETY: `fd` is ours and open; on success the stream owns it and libpcap
-    // owns the stream (pcap_close closes both); `buffer` moves into the
-    // OfflineCapture, which drops it only after closing the stream.
-    unsafe {
-        let fp = libc::fdopen(fd, c"rb".as_ptr());
-        if fp.is_null() {
-            let e = std::io::Error::last_os_error();
-            libc::close(fd);
-            return Err(open_err(&e.to_string()));
-        }
-        libc::setvbuf(fp, buffer.as_mut_ptr().cast(), libc::_IOFBF as c_int, buffer.len());
-        let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
-        match NonNull::new(p) {
-            Some(p) => Ok(OfflineCapture { cap: Capture::from(p.cast()), _buffer: buffer }),
-            None => {
-                libc::fclose(fp);
-                let msg = CStr::from_ptr(errbuf.as_ptr()).to_string_lossy().into_owned();
-                Err(classify_open(path, &msg))
-            }
-        }
-    }
-}
-
-fn classify_open(path: &Path, msg: &str) -> Error {
-    // The file is open already (a missing file, a directory or no permission
-    // were reported then): libpcap's errors here are a failed read() ...
-    let msg = strip(msg);
-    if msg.to_lowercase().starts_with("error reading dump file") {
-        Error::Open { path: path.into(), reason: msg }
-    } else {
-        // ... or about the contents: a bad magic number, an unsupported
-        // version, a corrupt or truncated first block.
-        Error::NotACapture { path: path.into(), reason: msg }
-    }
-}
-
-/// Several files read as one stream in timestamp order; frame numbers run on
-/// across files in that order.
-pub struct Merged {
-    files: Vec<FileSource>,
-    /// The next decoded frame of each file, waiting its turn.
-    heads: Vec<Option<(Summary, Result<Kind, Skip>)>>,
-    next_frame: u64,
-    pub errors: Vec<String>,
-}
-
-impl Merged {
-    pub fn new(files: Vec<FileSource>) -> Merged {
-        let n = files.len();
-        Merged { files, heads: vec![None; n], next_frame: 1, errors: Vec::new() }
-    }
-
-    /// (bytes consumed, total bytes) over all files, for a progress display.
-    pub fn progress(&self) -> (u64, u64) {
-        self.files.iter().fold((0, 0), |(r, t), f| (r + f.bytes_read.min(f.size), t + f.size))
-    }
-
-    fn fill(&mut self, i: usize, stats: &mut DecodeStats) {
-        if self.heads[i].is_some() {
-            return;
-        }
-        let mut s = Summary::default();
-        match self.files[i].next(&mut s, stats) {
-            Ok(Read::Frame(r)) => self.heads[i] = Some((s, r)),
-            Ok(Read::Eof) => {}
-            Err(e) => self.errors.push(e),
-        }
-    }
-
-    /// Reads the next frame of the merged stream into `out` and returns what
-    /// decoding made of it (`out` is a valid summary when that is `Ok`), or
-    /// `None` at the end of every file.
-    #[inline]
-    pub fn next(&mut self, out: &mut Summary, stats: &mut DecodeStats) -> Option<Result<Kind, Skip>> {
-        let r = if self.files.len() == 1 {
-            // The common case needs no lookahead: decode straight into `out`.
-            match self.files[0].next(out, stats) {
-                Ok(Read::Frame(r)) => r,
-                Ok(Read::Eof) => return None,
-                Err(e) => {
-                    self.errors.push(e);
-                    return None;
-                }
-            }
-        } else {
-            for i in 0..self.files.len() {
-                self.fill(i, stats);
-            }
-            let i = (0..self.heads.len())
-                .filter(|&i| self.heads[i].is_some())
-                .min_by_key(|&i| self.heads[i].unwrap().0.ts)?;
-            let (s, r) = self.heads[i].take()?;
-            *out = s;
-            r
-        };
-        out.frame = self.next_frame;
-        self.next_frame += 1;
-        Some(r)
-    }
 }
