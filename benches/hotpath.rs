@@ -6,7 +6,7 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use etherparse::PacketBuilder;
 use std::hint::black_box;
-use wirestat::decode::{self, Summary, flag, link};
+use wirestat::decode::{self, Packet, flag, link};
 use wirestat::flow::shard::{Interest, Shard};
 use wirestat::os::{Os, Profile};
 
@@ -41,14 +41,14 @@ fn bench_decode(c: &mut Criterion) {
     for (name, f) in [("ipv4_tcp", frame_v4(100)), ("ipv6_tcp", frame_v6(100))] {
         // Header-only, as most benchmark captures are.
         let data = f[..f.len().min(96)].to_vec();
-        let mut s = Summary::default();
+        let mut s = Packet::default();
         g.bench_function(name, |b| b.iter(|| decode::decode(link::ETHERNET, black_box(&data), black_box(&mut s))));
     }
     g.finish();
 }
 
 /// `flows` connections, each a handshake, `rounds` exchanges of data and ACK, and a close.
-fn traffic(flows: u32, rounds: u32) -> Vec<Summary> {
+fn traffic(flows: u32, rounds: u32) -> Vec<Packet> {
     let mut out = Vec::new();
     let server = [10u8, 0, 0, 1];
     for step in 0..(3 + 2 * rounds + 4) {
@@ -59,14 +59,14 @@ fn traffic(flows: u32, rounds: u32) -> Vec<Summary> {
             srv[..4].copy_from_slice(&server);
             let (cport, sport) = (1024 + (i % 50000) as u16, 443u16);
             let (ci, si) = (i.wrapping_mul(7919), i.wrapping_mul(104729));
-            let mut s = Summary {
+            let mut s = Packet {
                 ts: 1_700_000_000_000_000_000 + (step as u64 * flows as u64 + i as u64) * 1000,
                 ..Default::default()
             };
-            let to_server = |s: &mut Summary| {
+            let to_server = |s: &mut Packet| {
                 (s.src, s.dst, s.sport, s.dport) = (client, srv, cport, sport);
             };
-            let to_client = |s: &mut Summary| {
+            let to_client = |s: &mut Packet| {
                 (s.src, s.dst, s.sport, s.dport) = (srv, client, sport, cport);
             };
             let k = step.saturating_sub(3);
@@ -150,7 +150,7 @@ fn bench_state_parallel(c: &mut Criterion) {
     let mut g = c.benchmark_group("state_update_parallel");
     g.throughput(Throughput::Elements(pkts.len() as u64));
     for n in 1..=cores {
-        let mut shares: Vec<Vec<Summary>> = vec![Vec::new(); n];
+        let mut shares: Vec<Vec<Packet>> = vec![Vec::new(); n];
         for s in &pkts {
             let h = wirestat::addr::shard_hash(&s.src, &s.dst, s.sport, s.dport);
             shares[((h as u128 * n as u128) >> 64) as usize].push(*s);

@@ -1,12 +1,14 @@
-//! Frame bytes → [`Summary`]: link layer, tunnels, IPv4/IPv6, TCP (and the TCP
-//! header an ICMP error quotes). Zero-copy over etherparse slices; nothing here
-//! allocates. What cannot be decoded is counted in [`DecodeStats`], never fatal.
+//! Frame bytes → [`Packet`]: link layer, tunnels, IPv4/IPv6 (with the IP
+//! metadata), then TCP, UDP, ICMP (and the TCP header an ICMP error quotes),
+//! fragments and other protocols. Zero-copy over etherparse slices; nothing
+//! here allocates. What cannot be decoded is counted in [`DecodeStats`], never
+//! fatal.
 //!
 //! Lengths come from the IP header, not from the captured length: captures are
 //! often cut to the headers, and Ethernet pads short frames.
 
 use crate::addr::RawAddr;
-use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice};
+use etherparse::{IpNumber, Ipv4HeaderSlice, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice};
 
 pub mod flag {
     pub const FIN: u8 = 0x01;
@@ -33,13 +35,24 @@ pub mod link {
     pub const LINUX_SLL2: i32 = 276;
 }
 
+/// What the transport layer of a decoded IP packet is; says which of the
+/// [`Packet`] fields beyond the IP header are meaningful.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// A TCP segment.
+    /// A TCP segment: ports, `seq`, `ack`, `win`, `flags`, `payload_len`, `syn_opts`.
     Tcp,
-    /// An ICMP/ICMPv6 error quoting a TCP segment; the address and port fields
-    /// describe the quoted segment as its sender sent it.
+    /// An ICMP/ICMPv6 error quoting a TCP segment: `icmp_type`, `icmp_code`;
+    /// the address, port, `seq` and `flags` fields describe the quoted segment
+    /// as its sender sent it.
     IcmpError,
+    /// A UDP datagram: ports, `payload_len`.
+    Udp,
+    /// Any other ICMP or ICMPv6 message: `icmp_type`, `icmp_code`.
+    Icmp,
+    /// A fragment of a fragmented datagram: `ip_proto`, `ip_id`, `frag_offset`, `more_fragments`.
+    Fragment,
+    /// Another IP protocol, or a transport header too short or inconsistent to read: `ip_proto`.
+    Other,
 }
 
 /// TCP options of interest, parsed only on SYN segments.
@@ -53,8 +66,9 @@ pub struct SynOptions {
 }
 
 /// One decoded packet: small and `Copy`, so it travels in reused batches.
+/// The IP fields always hold; which transport fields do depends on `kind`.
 #[derive(Clone, Copy, Debug)]
-pub struct Summary {
+pub struct Packet {
     /// Capture time, nanoseconds since the epoch.
     pub ts: u64,
     /// 1-based frame number in reading order.
@@ -65,24 +79,40 @@ pub struct Summary {
     pub dport: u16,
     pub seq: u32,
     pub ack: u32,
+    /// Transport payload bytes (TCP segment data, UDP datagram data).
     pub payload_len: u32,
     /// Length of the frame on the wire.
     pub frame_len: u32,
     /// Bytes of the frame the capture did not keep (the snaplen's cut), or
     /// `u32::MAX` when the link type cannot say (set by [`decode`]).
     pub uncaptured: u32,
+    /// The datagram's length per its IP header (IPv4 total length, IPv6 40 + payload length).
+    pub ip_len: u32,
+    /// IPv4 identification, or the IPv6 fragment header's identification (0 without one).
+    pub ip_id: u32,
+    /// Fragment offset in 8-byte units.
+    pub frag_offset: u16,
     pub win: u16,
     pub flags: u8,
     pub kind: Kind,
     pub v6: bool,
+    /// IPv4 don't-fragment bit.
+    pub dont_fragment: bool,
+    pub more_fragments: bool,
+    /// IPv4 TTL or IPv6 hop limit.
     pub ttl: u8,
-    /// For [`Kind::IcmpError`]: ICMP type and code.
+    /// Protocol number of the transport header (after IPv6 extension headers).
+    pub ip_proto: u8,
+    /// For [`Kind::IcmpError`] and [`Kind::Icmp`]: ICMP type and code.
     pub icmp_type: u8,
     pub icmp_code: u8,
     pub syn_opts: SynOptions,
+    /// Ethernet addresses of the innermost Ethernet header (zero when the link has none).
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
 }
 
-impl Summary {
+impl Packet {
     pub fn has(&self, f: u8) -> bool {
         self.flags & f != 0
     }
@@ -93,15 +123,11 @@ impl Summary {
     }
 }
 
-/// Why a frame was not turned into a summary.
+/// Why a frame was not turned into a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Skip {
     /// Not IP (ARP, LLDP, ...).
     NonIp,
-    /// IP, but neither TCP nor an ICMP error quoting TCP.
-    OtherProtocol,
-    /// A fragment of a fragmented datagram (counted, not tracked).
-    Fragment,
     /// Headers that are cut short or inconsistent.
     Undecodable,
     /// A link type wirestat cannot read.
@@ -129,9 +155,9 @@ impl DecodeStats {
         match r {
             Ok(Kind::Tcp) => self.tcp += 1,
             Ok(Kind::IcmpError) => self.icmp_errors += 1,
+            Ok(Kind::Udp | Kind::Icmp | Kind::Other) => self.other_protocol += 1,
+            Ok(Kind::Fragment) => self.fragments += 1,
             Err(Skip::NonIp) => self.non_ip += 1,
-            Err(Skip::OtherProtocol) => self.other_protocol += 1,
-            Err(Skip::Fragment) => self.fragments += 1,
             Err(Skip::Undecodable) => self.undecodable += 1,
             Err(Skip::UnknownLinkType) => self.unknown_link += 1,
         }
@@ -158,7 +184,17 @@ const ARUBA_WLAN: u16 = 0x8200;
 
 /// Decodes one frame into `out` (whose `ts`, `frame` and `frame_len` the
 /// caller has already set).
-pub fn decode(linktype: i32, data: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
+pub fn decode(linktype: i32, data: &[u8], out: &mut Packet) -> Result<Kind, Skip> {
+    // Only an Ethernet header sets them: a frame of another link must not keep the last one's.
+    (out.src_mac, out.dst_mac) = ([0; 6], [0; 6]);
+    let r = link_layer(linktype, data, out);
+    if let Ok(k) = r {
+        out.kind = k;
+    }
+    r
+}
+
+fn link_layer(linktype: i32, data: &[u8], out: &mut Packet) -> Result<Kind, Skip> {
     // NFLOG's record length is the message's, whose payload the logging rule's
     // copy range may have cut: how much is missing is unknown there.
     out.uncaptured = if linktype == link::NFLOG || out.frame_len == 0 {
@@ -192,7 +228,7 @@ pub fn decode(linktype: i32, data: &[u8], out: &mut Summary) -> Result<Kind, Ski
     }
 }
 
-fn null_family(fam: u32, rest: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
+fn null_family(fam: u32, rest: &[u8], out: &mut Packet) -> Result<Kind, Skip> {
     match fam {
         2 => ip(rest, out, 0),
         // AF_INET6 differs per BSD: NetBSD/OpenBSD 24, FreeBSD 28, macOS 30; Linux 10.
@@ -201,7 +237,7 @@ fn null_family(fam: u32, rest: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
     }
 }
 
-fn nflog(data: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
+fn nflog(data: &[u8], out: &mut Packet) -> Result<Kind, Skip> {
     // 4-byte header, then TLVs (little-endian length and type, padded to 4).
     let mut rest = data.get(4..).ok_or(Skip::Undecodable)?;
     while rest.len() >= 4 {
@@ -218,12 +254,14 @@ fn nflog(data: &[u8], out: &mut Summary) -> Result<Kind, Skip> {
     Err(Skip::NonIp)
 }
 
-fn ethernet(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+fn ethernet(data: &[u8], out: &mut Packet, depth: u8) -> Result<Kind, Skip> {
     let h = data.get(..14).ok_or(Skip::Undecodable)?;
+    out.dst_mac.copy_from_slice(&h[..6]);
+    out.src_mac.copy_from_slice(&h[6..12]);
     ethertype(u16::from_be_bytes([h[12], h[13]]), &data[14..], out, depth)
 }
 
-fn ethertype(mut et: u16, mut rest: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+fn ethertype(mut et: u16, mut rest: &[u8], out: &mut Packet, depth: u8) -> Result<Kind, Skip> {
     if depth > MAX_DEPTH {
         return Err(Skip::Undecodable);
     }
@@ -268,9 +306,11 @@ struct IpPayload<'a> {
     proto: IpNumber,
     bytes: &'a [u8],
     len: u32,
+    /// A piece of a fragmented datagram: its transport header is not (all) here.
+    fragment: bool,
 }
 
-fn ip(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+fn ip(data: &[u8], out: &mut Packet, depth: u8) -> Result<Kind, Skip> {
     if depth > MAX_DEPTH {
         return Err(Skip::Undecodable);
     }
@@ -279,37 +319,46 @@ fn ip(data: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
         Some(6) => ipv6(data, out)?,
         _ => return Err(Skip::Undecodable),
     };
+    out.ip_proto = p.proto.0;
+    if p.fragment {
+        return Ok(Kind::Fragment);
+    }
     match p.proto {
         IpNumber::TCP => tcp(p.bytes, p.len, out),
-        IpNumber::ICMP if !out.v6 => icmp_error(p.bytes, out, false),
-        IpNumber::IPV6_ICMP if out.v6 => icmp_error(p.bytes, out, true),
+        IpNumber::ICMP if !out.v6 => icmp(p.bytes, out, false),
+        IpNumber::IPV6_ICMP if out.v6 => icmp(p.bytes, out, true),
         IpNumber::GRE => gre(p.bytes, out, depth),
         IpNumber::IPV4 | IpNumber::IPV6 => ip(p.bytes, out, depth + 1),
         IpNumber::UDP => {
-            let u = p.bytes.get(..8).ok_or(Skip::OtherProtocol)?;
+            let Some(u) = p.bytes.get(..8) else { return Ok(Kind::Other) };
             if u16::from_be_bytes([u[2], u[3]]) == VXLAN_PORT && p.bytes.len() >= 16 && p.bytes[8] & 0x08 != 0 {
-                ethernet(&p.bytes[16..], out, depth + 1)
-            } else {
-                // Linux drops a datagram whose UDP length overruns the IP payload.
-                let udp_len = u16::from_be_bytes([u[4], u[5]]) as usize;
-                if out.v6 || udp_len < 8 || udp_len > p.len as usize {
-                    return Err(Skip::OtherProtocol);
-                }
-                teredo(&p.bytes[8..], udp_len - 8, out, depth)
+                return ethernet(&p.bytes[16..], out, depth + 1);
             }
+            // Linux drops a datagram whose UDP length overruns the IP payload.
+            let udp_len = u16::from_be_bytes([u[4], u[5]]) as usize;
+            if udp_len < 8 || udp_len > p.len as usize {
+                return Ok(Kind::Other);
+            }
+            out.sport = u16::from_be_bytes([u[0], u[1]]);
+            out.dport = u16::from_be_bytes([u[2], u[3]]);
+            out.payload_len = udp_len as u32 - 8;
+            if out.v6 {
+                return Ok(Kind::Udp);
+            }
+            teredo(&p.bytes[8..], udp_len - 8, out, depth)
         }
-        _ => Err(Skip::OtherProtocol),
+        _ => Ok(Kind::Other),
     }
 }
 
 /// How many bytes from the start of `data` were on the wire: what was captured
 /// plus what the snaplen cut. A datagram longer than that is corrupt (the
 /// kernel drops it as truncated before TCP sees it).
-fn on_wire(data: &[u8], out: &Summary) -> usize {
+fn on_wire(data: &[u8], out: &Packet) -> usize {
     data.len().saturating_add(out.uncaptured as usize)
 }
 
-fn ipv4<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
+fn ipv4<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
     let h = Ipv4HeaderSlice::from_slice(data).map_err(|_| Skip::Undecodable)?;
     let hl = h.slice().len();
     // A total length of 0 is what a sender with TCP segmentation offload
@@ -321,20 +370,27 @@ fn ipv4<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
     if total < hl || total > on_wire(data, out) {
         return Err(Skip::Undecodable);
     }
-    if h.is_fragmenting_payload() {
-        return Err(Skip::Fragment);
-    }
     out.v6 = false;
     out.src = [0; 16];
     out.dst = [0; 16];
     out.src[..4].copy_from_slice(&h.source());
     out.dst[..4].copy_from_slice(&h.destination());
     out.ttl = h.ttl();
+    out.ip_len = total as u32;
+    out.ip_id = h.identification() as u32;
+    out.dont_fragment = h.dont_fragment();
+    out.more_fragments = h.more_fragments();
+    out.frag_offset = h.fragments_offset().value();
     let end = total.min(data.len());
-    Ok(IpPayload { proto: h.protocol(), bytes: &data[hl..end.max(hl)], len: (total - hl) as u32 })
+    Ok(IpPayload {
+        proto: h.protocol(),
+        bytes: &data[hl..end.max(hl)],
+        len: (total - hl) as u32,
+        fragment: h.is_fragmenting_payload(),
+    })
 }
 
-fn ipv6<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
+fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
     let h = Ipv6HeaderSlice::from_slice(data).map_err(|_| Skip::Undecodable)?;
     let plen = h.payload_length() as usize;
     let body = &data[40..];
@@ -345,21 +401,28 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Summary) -> Result<IpPayload<'a>, Skip> {
     }
     let body = &body[..plen.min(body.len())];
     let (exts, next, rest) = Ipv6ExtensionsSlice::from_slice(h.next_header(), body).map_err(|_| Skip::Undecodable)?;
-    if exts.is_fragmenting_payload() {
-        return Err(Skip::Fragment);
-    }
-    let ext_len = exts.slice().len();
-    if ext_len > plen {
-        return Err(Skip::Undecodable);
-    }
     out.v6 = true;
     out.src = h.source();
     out.dst = h.destination();
     out.ttl = h.hop_limit();
-    Ok(IpPayload { proto: next, bytes: rest, len: (plen - ext_len) as u32 })
+    out.ip_len = 40 + plen as u32;
+    out.dont_fragment = false;
+    (out.ip_id, out.frag_offset, out.more_fragments) = (0, 0, false);
+    for e in exts.clone() {
+        if let Ipv6ExtensionSlice::Fragment(f) = e {
+            (out.ip_id, out.frag_offset, out.more_fragments) =
+                (f.identification(), f.fragment_offset().value(), f.more_fragments());
+        }
+    }
+    let ext_len = exts.slice().len();
+    let fragment = exts.is_fragmenting_payload();
+    if !fragment && ext_len > plen {
+        return Err(Skip::Undecodable);
+    }
+    Ok(IpPayload { proto: next, bytes: rest, len: plen.saturating_sub(ext_len) as u32, fragment })
 }
 
-fn tcp(bytes: &[u8], ip_payload_len: u32, out: &mut Summary) -> Result<Kind, Skip> {
+fn tcp(bytes: &[u8], ip_payload_len: u32, out: &mut Packet) -> Result<Kind, Skip> {
     // Read by hand: the fixed header says all that is tracked, and it is there
     // even when a short snaplen cut the options.
     let b = bytes.get(..20).ok_or(Skip::Undecodable)?;
@@ -379,7 +442,6 @@ fn tcp(bytes: &[u8], ip_payload_len: u32, out: &mut Summary) -> Result<Kind, Ski
         None => SynOptions { wscale: 0xff, ..Default::default() },
     };
     out.payload_len = ip_payload_len - hl;
-    out.kind = Kind::Tcp;
     Ok(Kind::Tcp)
 }
 
@@ -409,27 +471,33 @@ fn syn_options(mut o: &[u8]) -> SynOptions {
     s
 }
 
-/// ICMP destination unreachable / time exceeded / parameter problem (and their
-/// ICMPv6 counterparts) that quote a TCP segment: the kernel hands these to the
-/// quoted connection. Anything else ICMP is just counted.
-fn icmp_error(bytes: &[u8], out: &mut Summary, v6: bool) -> Result<Kind, Skip> {
-    let h = bytes.get(..8).ok_or(Skip::OtherProtocol)?;
-    let (typ, code) = (h[0], h[1]);
+/// An ICMP or ICMPv6 message. Destination unreachable / time exceeded /
+/// parameter problem (and their ICMPv6 counterparts) that quote a TCP segment
+/// are handed to the quoted connection, as the kernel does; anything else is
+/// an ICMP message of its own.
+fn icmp(bytes: &[u8], out: &mut Packet, v6: bool) -> Result<Kind, Skip> {
+    let Some(h) = bytes.get(..8) else { return Ok(Kind::Other) };
+    (out.icmp_type, out.icmp_code) = (h[0], h[1]);
+    Ok(quoted_tcp(&bytes[8..], out, v6).unwrap_or(Kind::Icmp))
+}
+
+/// The TCP segment an ICMP error quotes, if it quotes one.
+fn quoted_tcp(quoted: &[u8], out: &mut Packet, v6: bool) -> Option<Kind> {
+    let typ = out.icmp_type;
     let is_error = if v6 { matches!(typ, 1..=4) } else { matches!(typ, 3 | 11 | 12) };
     if !is_error {
-        return Err(Skip::OtherProtocol);
+        return None;
     }
-    let quoted = &bytes[8..];
     let (qsrc, qdst, rest) = if v6 {
-        let q = Ipv6HeaderSlice::from_slice(quoted).map_err(|_| Skip::OtherProtocol)?;
+        let q = Ipv6HeaderSlice::from_slice(quoted).ok()?;
         if q.next_header() != IpNumber::TCP {
-            return Err(Skip::OtherProtocol);
+            return None;
         }
         (q.source(), q.destination(), &quoted[40..])
     } else {
-        let q = Ipv4HeaderSlice::from_slice(quoted).map_err(|_| Skip::OtherProtocol)?;
+        let q = Ipv4HeaderSlice::from_slice(quoted).ok()?;
         if q.protocol() != IpNumber::TCP || q.fragments_offset().value() != 0 {
-            return Err(Skip::OtherProtocol);
+            return None;
         }
         let mut s = [0u8; 16];
         let mut d = [0u8; 16];
@@ -437,7 +505,7 @@ fn icmp_error(bytes: &[u8], out: &mut Summary, v6: bool) -> Result<Kind, Skip> {
         d[..4].copy_from_slice(&q.destination());
         (s, d, &quoted[q.slice().len()..])
     };
-    let t = rest.get(..8).ok_or(Skip::OtherProtocol)?;
+    let t = rest.get(..8)?;
     out.src = qsrc;
     out.dst = qdst;
     out.v6 = v6;
@@ -447,10 +515,7 @@ fn icmp_error(bytes: &[u8], out: &mut Summary, v6: bool) -> Result<Kind, Skip> {
     out.ack = 0;
     out.flags = rest.get(13).copied().unwrap_or(0);
     out.payload_len = 0;
-    out.icmp_type = typ;
-    out.icmp_code = code;
-    out.kind = Kind::IcmpError;
-    Ok(Kind::IcmpError)
+    Some(Kind::IcmpError)
 }
 
 /// IPv6 over UDP over IPv4 (Teredo, RFC 4380). Relays talk on any port once a
@@ -459,31 +524,39 @@ fn icmp_error(bytes: &[u8], out: &mut Summary, v6: bool) -> Result<Kind, Skip> {
 /// length accounts for exactly the rest of the datagram (`len` bytes on the
 /// wire) and which has a Teredo (2001::/32) or link-local address, as every
 /// Teredo packet does. Anything else is plain UDP, never a corrupt frame.
-fn teredo(b: &[u8], len: usize, out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+fn teredo(b: &[u8], len: usize, out: &mut Packet, depth: u8) -> Result<Kind, Skip> {
     let mut off = 0;
     if b.get(..2) == Some(&[0, 1]) {
         // Authentication: client id and auth value lengths, then an 8-byte nonce and a confirmation byte.
-        let (id, au) = (*b.get(2).ok_or(Skip::OtherProtocol)? as usize, *b.get(3).ok_or(Skip::OtherProtocol)? as usize);
-        off = 4 + id + au + 9;
+        let (Some(&id), Some(&au)) = (b.get(2), b.get(3)) else { return Ok(Kind::Udp) };
+        off = 4 + id as usize + au as usize + 9;
     }
     if b.get(off..off + 2) == Some(&[0, 0]) {
         off += 8; // origin indication: port and address
     }
-    let inner = b.get(off..).ok_or(Skip::OtherProtocol)?;
+    let Some(inner) = b.get(off..) else { return Ok(Kind::Udp) };
     let teredo_addr = |a: &[u8]| a[..4] == [0x20, 0x01, 0, 0] || a[..8] == [0xfe, 0x80, 0, 0, 0, 0, 0, 0];
     let is_teredo = inner.len() >= 40
         && inner[0] >> 4 == 6
         && u16::from_be_bytes([inner[4], inner[5]]) as usize + 40 + off == len
         && (teredo_addr(&inner[8..24]) || teredo_addr(&inner[24..40]));
     if !is_teredo {
-        return Err(Skip::OtherProtocol);
+        return Ok(Kind::Udp);
     }
-    ip(inner, out, depth + 1).map_err(|e| if e == Skip::Undecodable { Skip::OtherProtocol } else { e })
+    // An inner packet that does not decode leaves a plain UDP datagram, as it was.
+    let outer = *out;
+    match ip(inner, out, depth + 1) {
+        Err(Skip::Undecodable) => {
+            *out = outer;
+            Ok(Kind::Udp)
+        }
+        r => r,
+    }
 }
 
 /// An IEEE 802.11 data frame (as Aruba controllers mirror them over GRE):
 /// its MAC header, then LLC/SNAP naming the EtherType.
-fn ieee80211(b: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+fn ieee80211(b: &[u8], out: &mut Packet, depth: u8) -> Result<Kind, Skip> {
     let fc = b.get(..2).ok_or(Skip::Undecodable)?;
     let (typ, subtype, flags) = ((fc[0] >> 2) & 0x3, fc[0] >> 4, fc[1]);
     // Data frames only, and not the "null" subtypes that carry no body.
@@ -491,7 +564,7 @@ fn ieee80211(b: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
         return Err(Skip::NonIp);
     }
     if flags & 0x40 != 0 {
-        return Err(Skip::OtherProtocol); // protected: the body is encrypted
+        return Ok(Kind::Other); // protected: the body is encrypted
     }
     let mut hl = 24;
     if flags & 0x03 == 0x03 {
@@ -511,11 +584,11 @@ fn ieee80211(b: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
     ethertype(u16::from_be_bytes([llc[6], llc[7]]), &b[hl + 8..], out, depth + 1)
 }
 
-fn gre(bytes: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
+fn gre(bytes: &[u8], out: &mut Packet, depth: u8) -> Result<Kind, Skip> {
     let h = bytes.get(..4).ok_or(Skip::Undecodable)?;
     if h[1] & 0x07 != 0 {
         // Version 1 is PPTP's enhanced GRE, which carries PPP.
-        return Err(Skip::OtherProtocol);
+        return Ok(Kind::Other);
     }
     let seq_present = h[0] & 0x10 != 0;
     let hl = 4 + 4 * ((h[0] & 0x80 != 0) as usize + (h[0] & 0x20 != 0) as usize + seq_present as usize);
@@ -534,13 +607,13 @@ fn gre(bytes: &[u8], out: &mut Summary, depth: u8) -> Result<Kind, Skip> {
             let skip = if e[11] & 0x01 != 0 { 20 } else { 12 };
             ethernet(rest.get(skip..).ok_or(Skip::Undecodable)?, out, depth + 1)
         }
-        _ => Err(Skip::OtherProtocol),
+        _ => Ok(Kind::Other),
     }
 }
 
-impl Default for Summary {
+impl Default for Packet {
     fn default() -> Self {
-        Summary {
+        Packet {
             ts: 0,
             frame: 0,
             src: [0; 16],
@@ -560,6 +633,14 @@ impl Default for Summary {
             icmp_type: 0,
             icmp_code: 0,
             syn_opts: SynOptions::default(),
+            ip_len: 0,
+            ip_id: 0,
+            frag_offset: 0,
+            dont_fragment: false,
+            more_fragments: false,
+            ip_proto: 0,
+            src_mac: [0; 6],
+            dst_mac: [0; 6],
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The library is the whole engine; `main.rs` only parses arguments and prints.
 //! Data flows one way: [`capture`] reads frames, [`decode`] turns each into a
-//! [`decode::Summary`], [`pipeline`] shards summaries to workers that own the
+//! [`decode::Packet`], [`pipeline`] shards packets to workers that own the
 //! [`flow`] tables, and at a snapshot barrier the workers publish what the
 //! [`view`] module renders.
 

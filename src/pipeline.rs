@@ -1,5 +1,5 @@
 //! The replay pipeline: the calling thread reads and decodes, and hands
-//! summaries in batches to N worker threads, each owning one shard of the
+//! packets in batches to N worker threads, each owning one shard of the
 //! connections (a connection always goes to the same shard, down one FIFO
 //! channel, so its packets stay in order without locks). Batches travel back
 //! empty to be reused: the hot path allocates nothing.
@@ -10,7 +10,7 @@
 
 use crate::addr::shard_hash;
 use crate::capture::{FileSource, Merged, Next, Source};
-use crate::decode::{self, DecodeStats, Summary};
+use crate::decode::{self, DecodeStats, Kind, Packet};
 use crate::error::Error;
 use crate::flow::shard::{Interest, Shard, ShardStats};
 use crate::os::Profile;
@@ -33,7 +33,7 @@ const MAX_JUMP: u64 = 86_400 * 1_000_000_000;
 const FLUSH_EVERY: u64 = 1_000_000_000;
 
 enum Msg {
-    Batch(Vec<Summary>, u64),
+    Batch(Vec<Packet>, u64),
     /// Publish at this capture time; `true` for the last one, after which the
     /// worker frees its tables before the views are rendered.
     Snapshot(u64, bool),
@@ -52,8 +52,8 @@ pub struct Config {
 /// The worker side of the pipeline, fed by [`Engine::push`].
 pub struct Engine {
     senders: Vec<Sender<Msg>>,
-    pending: Vec<Vec<Summary>>,
-    pool: Receiver<Vec<Summary>>,
+    pending: Vec<Vec<Packet>>,
+    pool: Receiver<Vec<Packet>>,
     acks: Receiver<ShardStats>,
     handles: Vec<JoinHandle<()>>,
     store: Arc<Store>,
@@ -112,9 +112,9 @@ impl Engine {
         Engine { senders, pending, pool, acks, handles, store, gauges, watermark: 0, last_flush: 0 }
     }
 
-    /// Hands one summary to its shard.
+    /// Hands one packet to its shard.
     #[inline]
-    pub fn push(&mut self, s: &Summary) {
+    pub fn push(&mut self, s: &Packet) {
         if s.ts > self.watermark {
             self.watermark = s.ts;
         }
@@ -233,7 +233,7 @@ pub fn run<S: Source>(
     let mut last_ts = 0u64;
     let mut frame_no = 0u64;
 
-    let mut s = Summary::default();
+    let mut s = Packet::default();
     let mut progress = Progress::with(progress);
     loop {
         let decoded = match src.next() {
@@ -272,7 +272,8 @@ pub fn run<S: Source>(
             }
         }
         last_ts = last_ts.max(s.ts);
-        if decoded.is_ok() {
+        // Only connections take packets so far; UDP, ICMP and fragments are counted.
+        if matches!(decoded, Ok(Kind::Tcp | Kind::IcmpError)) {
             engine.push(&s);
         }
     }

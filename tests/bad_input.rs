@@ -641,7 +641,7 @@ fn seeded_random_garbage_through_the_binary() {
 
 #[test]
 fn seeded_random_garbage_through_decode() {
-    use wirestat::decode::{DecodeStats, Summary, decode, link};
+    use wirestat::decode::{DecodeStats, Packet, decode, link};
     let links = [
         link::NULL,
         link::ETHERNET,
@@ -672,7 +672,7 @@ fn seeded_random_garbage_through_decode() {
             _ => Vec::new(),
         };
         frame.extend(f);
-        let mut s = Summary::default();
+        let mut s = Packet::default();
         stats.frames += 1;
         stats.count(decode(lt, &frame, &mut s));
     }

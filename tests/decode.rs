@@ -9,14 +9,14 @@ use common::craft::*;
 use common::pcapfile::{Rec, recs_1ms_apart, write_pcap, write_pcapng};
 use common::tmp::TestDir;
 use serde_json::Value;
-use wirestat::decode::{Kind, Skip, Summary, decode, flag, link};
+use wirestat::decode::{Kind, Packet, Skip, decode, flag, link};
 
 // ---------------------------------------------------------------------------
 // Library level
 // ---------------------------------------------------------------------------
 
-fn dec(linktype: i32, bytes: &[u8]) -> (Result<Kind, Skip>, Summary) {
-    let mut s = Summary::default();
+fn dec(linktype: i32, bytes: &[u8]) -> (Result<Kind, Skip>, Packet) {
+    let mut s = Packet::default();
     let r = decode(linktype, bytes, &mut s);
     (r, s)
 }
@@ -28,7 +28,7 @@ fn raw(a: &[u8]) -> [u8; 16] {
 }
 
 /// Asserts that `s` describes segment `g` exactly.
-fn assert_seg(s: &Summary, g: &Seg) {
+fn assert_seg(s: &Packet, g: &Seg) {
     let (c, sv) = if g.v6 { (raw(&V6_CLIENT), raw(&V6_SERVER)) } else { (raw(&V4_CLIENT), raw(&V4_SERVER)) };
     let (src, dst) = if g.from_client { (c, sv) } else { (sv, c) };
     assert_eq!(s.kind, Kind::Tcp);
@@ -293,7 +293,7 @@ fn ipv4_fragments_are_counted_not_tracked() {
     // First fragment (MF, offset 0), a middle one, the last one.
     for (mf, off) in [(true, 0), (true, 100), (false, 185)] {
         let f = ipv4_set_fragment(&ip, mf, off);
-        assert_eq!(dec(link::ETHERNET, &eth(&f)).0, Err(Skip::Fragment), "MF {mf} offset {off}");
+        assert_eq!(dec(link::ETHERNET, &eth(&f)).0, Ok(Kind::Fragment), "MF {mf} offset {off}");
     }
     // DF alone is not fragmentation.
     let mut df = ip.clone();
@@ -307,7 +307,7 @@ fn ipv6_fragments_are_counted_and_atomic_fragment_is_whole() {
     let ip = tcp_ip(&g);
     for (off, more) in [(0, true), (100, true), (185, false)] {
         let f = ipv6_with_exts(&ip, &[(44, ipv6_frag_ext(off, more, 0x1234))]);
-        assert_eq!(dec(link::ETHERNET, &eth(&f)).0, Err(Skip::Fragment), "offset {off} M {more}");
+        assert_eq!(dec(link::ETHERNET, &eth(&f)).0, Ok(Kind::Fragment), "offset {off} M {more}");
     }
     // RFC 6946: an atomic fragment (offset 0, M=0) is a whole datagram.
     let f = ipv6_with_exts(&ip, &[(44, ipv6_frag_ext(0, false, 0x1234))]);
@@ -345,7 +345,7 @@ fn gre_tunnels() {
     // PPTP's enhanced GRE (version 1) carries PPP: another protocol.
     let mut gr = vec![0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 0, 0, 0, 0, 0];
     gr.extend_from_slice(&tcp_ip(&data_seg(false)));
-    assert_eq!(dec(link::RAW, &outer_ip(false, 47, &gr)).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::RAW, &outer_ip(false, 47, &gr)).0, Ok(Kind::Other));
     // GRE cut short.
     assert_eq!(dec(link::RAW, &outer_ip(false, 47, &[0x00, 0x00])).0, Err(Skip::Undecodable));
     assert_eq!(dec(link::RAW, &outer_ip(false, 47, &[0xb0, 0x00, 0x08, 0x00, 0, 0])).0, Err(Skip::Undecodable));
@@ -384,10 +384,10 @@ fn vxlan_mpls_pppoe() {
     // VXLAN with the I flag clear is not VXLAN; another UDP port is just UDP.
     let mut f = vxlan(&eth(&ip));
     f[14 + 20 + 8] = 0;
-    assert_eq!(dec(link::ETHERNET, &f).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::ETHERNET, &f).0, Ok(Kind::Udp));
     let mut f = vxlan(&eth(&ip));
     f[14 + 20 + 2..14 + 20 + 4].copy_from_slice(&4790u16.to_be_bytes());
-    assert_eq!(dec(link::ETHERNET, &f).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::ETHERNET, &f).0, Ok(Kind::Udp));
     // MPLS carrying an Ethernet pseudowire (no control word), multicast MPLS.
     let mut m = vec![0x00, 0x01, 0x01, 0x40];
     m.extend_from_slice(&eth(&ip));
@@ -471,12 +471,12 @@ fn icmp_port_unreachable_quoting_syn_v4() {
     assert_eq!((s.icmp_type, s.icmp_code), (11, 0));
     // Not quoting TCP, quoting too little, or not an error: counted as other.
     let udp = udp_ip(false, 5353, 53, b"q");
-    assert_eq!(dec(link::RAW, &icmp_error_ip(false, 3, 3, &udp, 28)).0, Err(Skip::OtherProtocol));
-    assert_eq!(dec(link::RAW, &icmp_error_ip(false, 3, 3, &quoted, 24)).0, Err(Skip::OtherProtocol));
-    assert_eq!(dec(link::RAW, &icmp_echo_ip(false)).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::RAW, &icmp_error_ip(false, 3, 3, &udp, 28)).0, Ok(Kind::Icmp));
+    assert_eq!(dec(link::RAW, &icmp_error_ip(false, 3, 3, &quoted, 24)).0, Ok(Kind::Icmp));
+    assert_eq!(dec(link::RAW, &icmp_echo_ip(false)).0, Ok(Kind::Icmp));
     // A quoted non-first fragment has no TCP header to read.
     let frag = ipv4_set_fragment(&quoted, false, 10);
-    assert_eq!(dec(link::RAW, &icmp_error_ip(false, 3, 3, &frag, 28)).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::RAW, &icmp_error_ip(false, 3, 3, &frag, 28)).0, Ok(Kind::Icmp));
 }
 
 #[test]
@@ -496,8 +496,8 @@ fn icmpv6_destination_unreachable_quoting_syn() {
     // Packet too big (2) and time exceeded (3) are errors; echo is not.
     assert_eq!(dec(link::RAW, &icmp_error_ip(true, 2, 0, &quoted, 60)).0, Ok(Kind::IcmpError));
     assert_eq!(dec(link::RAW, &icmp_error_ip(true, 3, 0, &quoted, 60)).0, Ok(Kind::IcmpError));
-    assert_eq!(dec(link::RAW, &icmp_echo_ip(true)).0, Err(Skip::OtherProtocol));
-    assert_eq!(dec(link::RAW, &icmp_error_ip(true, 1, 4, &quoted, 44)).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::RAW, &icmp_echo_ip(true)).0, Ok(Kind::Icmp));
+    assert_eq!(dec(link::RAW, &icmp_error_ip(true, 1, 4, &quoted, 44)).0, Ok(Kind::Icmp));
 }
 
 #[test]
@@ -507,11 +507,11 @@ fn non_ip_other_protocols_and_unknown_links() {
     // 802.3 length field + LLC (STP).
     assert_eq!(dec(link::ETHERNET, &eth_with(0x0026, &[0x42, 0x42, 0x03, 0, 0])).0, Err(Skip::NonIp));
     // UDP (not VXLAN), and a protocol wirestat does not read (SCTP, 132).
-    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(false, 5353, 53, b"hello"))).0, Err(Skip::OtherProtocol));
-    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(true, 5353, 53, b"hello"))).0, Err(Skip::OtherProtocol));
-    assert_eq!(dec(link::RAW, &outer_ip(false, 132, &[0; 12])).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(false, 5353, 53, b"hello"))).0, Ok(Kind::Udp));
+    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(true, 5353, 53, b"hello"))).0, Ok(Kind::Udp));
+    assert_eq!(dec(link::RAW, &outer_ip(false, 132, &[0; 12])).0, Ok(Kind::Other));
     // UDP header cut short.
-    assert_eq!(dec(link::RAW, &outer_ip(false, 17, &[0; 4])).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::RAW, &outer_ip(false, 17, &[0; 4])).0, Ok(Kind::Other));
     // A link type wirestat cannot read (USER0, 147).
     assert_eq!(dec(147, &eth(&tcp_ip(&data_seg(false)))).0, Err(Skip::UnknownLinkType));
     // Ethernet header cut short.
@@ -551,23 +551,78 @@ fn nflog() {
 }
 
 /// The fields a consumer reads for each kind of result.
-fn meaningful(r: Result<Kind, Skip>, s: &Summary) -> String {
+fn meaningful(r: Result<Kind, Skip>, s: &Packet) -> String {
+    let ip = |s: &Packet| {
+        format!(
+            "{:?} {:?} {} ttl {} len {} id {} df {} mf {} off {} proto {} mac {:?} {:?}",
+            s.src,
+            s.dst,
+            s.v6,
+            s.ttl,
+            s.ip_len,
+            s.ip_id,
+            s.dont_fragment,
+            s.more_fragments,
+            s.frag_offset,
+            s.ip_proto,
+            s.src_mac,
+            s.dst_mac
+        )
+    };
     match r {
         Ok(Kind::Tcp) => format!(
-            "tcp {:?} {:?} {} {} {} {} {} {} {} {} {} {:?}",
-            s.src, s.dst, s.v6, s.sport, s.dport, s.seq, s.ack, s.flags, s.win, s.payload_len, s.ttl, s.syn_opts
+            "tcp {} {} {} {} {} {} {} {} {:?}",
+            ip(s),
+            s.sport,
+            s.dport,
+            s.seq,
+            s.ack,
+            s.flags,
+            s.win,
+            s.payload_len,
+            s.syn_opts
         ),
         Ok(Kind::IcmpError) => format!(
-            "icmp {:?} {:?} {} {} {} {} {} {} {} {}",
+            "icmp error {:?} {:?} {} {} {} {} {} {} {} {}",
             s.src, s.dst, s.v6, s.sport, s.dport, s.seq, s.flags, s.payload_len, s.icmp_type, s.icmp_code
         ),
+        Ok(Kind::Udp) => format!("udp {} {} {} {}", ip(s), s.sport, s.dport, s.payload_len),
+        Ok(Kind::Icmp) => format!("icmp {} {} {}", ip(s), s.icmp_type, s.icmp_code),
+        Ok(k @ (Kind::Fragment | Kind::Other)) => format!("{k:?} {}", ip(s)),
         Err(e) => format!("{e:?}"),
     }
 }
 
+/// What the IP header and link layer say travels with every packet, whatever
+/// its transport: what the IP, ICMP, UDP and interface views will count.
+#[test]
+fn ip_metadata_and_transport_kinds() {
+    let (r, s) = dec(link::ETHERNET, &eth(&udp_ip(false, 5353, 53, b"hello")));
+    assert_eq!(r, Ok(Kind::Udp));
+    assert_eq!((s.sport, s.dport, s.payload_len, s.ip_proto), (5353, 53, 5, 17));
+    assert_eq!((s.ttl, s.ip_len, s.dont_fragment, s.more_fragments), (64, 20 + 8 + 5, true, false));
+    assert_eq!((s.src_mac, s.dst_mac), (MAC_A, MAC_B));
+    let (r, s) = dec(link::RAW, &udp_ip(true, 1000, 2000, b"abc"));
+    assert_eq!(r, Ok(Kind::Udp));
+    assert_eq!((s.sport, s.dport, s.payload_len, s.ip_len, s.v6), (1000, 2000, 3, 40 + 8 + 3, true));
+    assert_eq!(s.src_mac, [0; 6], "raw IP has no MAC addresses");
+    let (r, s) = dec(link::RAW, &icmp_echo_ip(false));
+    assert_eq!((r, s.icmp_type, s.icmp_code, s.ip_proto), (Ok(Kind::Icmp), 8, 0, 1));
+    let (r, s) = dec(link::RAW, &icmp_echo_ip(true));
+    assert_eq!((r, s.icmp_type, s.ip_proto), (Ok(Kind::Icmp), 128, 58));
+    let syn4 = tcp_ip(&syn_seg(false));
+    let (r, s) = dec(link::RAW, &ipv4_set_fragment(&syn4, true, 3));
+    assert_eq!((r, s.more_fragments, s.frag_offset, s.ip_proto), (Ok(Kind::Fragment), true, 3, 6));
+    let syn6 = tcp_ip(&syn_seg(true));
+    let (r, s) = dec(link::RAW, &ipv6_with_exts(&syn6, &[(44, ipv6_frag_ext(2, true, 0xabcdef))]));
+    assert_eq!((r, s.ip_id, s.frag_offset, s.more_fragments), (Ok(Kind::Fragment), 0xabcdef, 2, true));
+    let (r, s) = dec(link::RAW, &outer_ip(false, 132, &[0; 12]));
+    assert_eq!((r, s.ip_proto), (Ok(Kind::Other), 132));
+}
+
 #[test]
 fn decoding_into_a_reused_summary_matches_a_fresh_one() {
-    // The replay loop decodes every frame into the same Summary: nothing a
+    // The replay loop decodes every frame into the same Packet: nothing a
     // previous frame left behind may leak into the next result.
     let syn4 = tcp_ip(&syn_seg(false));
     let syn6 = tcp_ip(&syn_seg(true));
@@ -584,7 +639,7 @@ fn decoding_into_a_reused_summary_matches_a_fresh_one() {
         eth(&ipv4_set_fragment(&syn4, true, 0)),
         eth(&tcp_ip(&data_seg(false))),
     ];
-    let mut reused = Summary::default();
+    let mut reused = Packet::default();
     for (i, f) in frames.iter().enumerate() {
         let r = decode(link::ETHERNET, f, &mut reused);
         let (fresh_r, fresh) = dec(link::ETHERNET, f);
@@ -840,7 +895,7 @@ fn e2e_frame_count_and_bytes_use_wire_length() {
 fn teredo_ipv6_over_udp() {
     let mut inner = tcp_ip(&data_seg(true));
     inner[8..12].copy_from_slice(&[0x20, 0x01, 0, 0]); // the client's Teredo address 2001:0::/32
-    let (r, bare) = dec(link::RAW, &inner);
+    let (r, bare) = dec(link::ETHERNET, &eth(&inner));
     let want = meaningful(r, &bare);
     assert!(want.starts_with("tcp "), "{want}");
     let origin: Vec<u8> = vec![0, 0, 0x0d, 0x35, 0x3f, 0x57, 0x0e, 0x01];
@@ -858,19 +913,19 @@ fn teredo_ipv6_over_udp() {
     let plain_udp = |payload: &[u8]| dec(link::ETHERNET, &eth(&udp_ip(false, 3797, 32900, payload))).0;
     let mut wrong = inner.clone();
     wrong[5] = wrong[5].wrapping_add(1); // payload length off by one
-    assert_eq!(plain_udp(&wrong), Err(Skip::OtherProtocol));
-    assert_eq!(plain_udp(&tcp_ip(&data_seg(true))), Err(Skip::OtherProtocol), "2001:db8:: is no Teredo address");
+    assert_eq!(plain_udp(&wrong), Ok(Kind::Udp));
+    assert_eq!(plain_udp(&tcp_ip(&data_seg(true))), Ok(Kind::Udp), "2001:db8:: is no Teredo address");
     // A DNS query: ID 0x6abc, one question; bytes 4-5 (QDCOUNT 1) + 40 = its 41 bytes.
     let mut dns = vec![0x6a, 0xbc, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0];
     dns.extend_from_slice(b"\x07example\x03com\x00");
     dns.resize(41, 0);
     let (r, _) = dec(link::ETHERNET, &eth(&udp_ip(false, 53, 53, &dns)));
-    assert_eq!(r, Err(Skip::OtherProtocol));
-    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(true, 3544, 3544, &inner))).0, Err(Skip::OtherProtocol), "over IPv6");
+    assert_eq!(r, Ok(Kind::Udp));
+    assert_eq!(dec(link::ETHERNET, &eth(&udp_ip(true, 3544, 3544, &inner))).0, Ok(Kind::Udp), "over IPv6");
     let mut long = udp_ip(false, 3544, 3544, &inner);
     let claimed = (long.len() - 20 + 100) as u16;
     long[24..26].copy_from_slice(&claimed.to_be_bytes()); // UDP length past the IP payload
-    assert_eq!(dec(link::ETHERNET, &eth(&long)).0, Err(Skip::OtherProtocol));
+    assert_eq!(dec(link::ETHERNET, &eth(&long)).0, Ok(Kind::Other), "a UDP length past the IP payload: malformed");
 }
 
 /// 802.11 data frames as Aruba controllers mirror them: GRE protocol 0x8200,
@@ -894,6 +949,6 @@ fn aruba_gre_80211() {
     expect_seg(link::ETHERNET, &frame([0x08, 0x01], 0), &g); // data, to DS
     expect_seg(link::ETHERNET, &frame([0x88, 0x02], 2), &g); // QoS data, from DS
     expect_seg(link::ETHERNET, &frame([0x88, 0x03], 8), &g); // QoS data, WDS: 4th address
-    assert_eq!(dec(link::ETHERNET, &frame([0x88, 0x41], 2)).0, Err(Skip::OtherProtocol), "protected");
+    assert_eq!(dec(link::ETHERNET, &frame([0x88, 0x41], 2)).0, Ok(Kind::Other), "protected");
     assert_eq!(dec(link::ETHERNET, &frame([0x80, 0x00], 0)).0, Err(Skip::NonIp), "a beacon");
 }

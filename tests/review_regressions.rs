@@ -11,7 +11,7 @@ use common::craft::*;
 use common::pcapfile::{Rec, write_pcap};
 use common::tmp::TestDir;
 use serde_json::Value;
-use wirestat::decode::{Kind, Summary, decode, link};
+use wirestat::decode::{Kind, Packet, decode, link};
 
 const ETHERNET: u32 = 1;
 
@@ -152,7 +152,7 @@ fn ipv4_total_length_zero_takes_the_captured_length() {
     let tso = eth(&tso_total_length(&tcp_ip(&client(false, 40000, PSH | ACK, 1001, 5001, 3000))));
 
     // decode(): a TCP segment whose payload is what the frame holds.
-    let mut s = Summary::default();
+    let mut s = Packet::default();
     assert_eq!(decode(link::ETHERNET, &tso, &mut s), Ok(Kind::Tcp));
     assert_eq!((s.seq, s.ack, s.payload_len), (1001, 5001, 3000));
 

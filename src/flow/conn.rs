@@ -9,7 +9,7 @@
 //! a request socket accepts only the ACK of its SYN-ACK.
 
 use super::state::TcpState;
-use crate::decode::{Summary, flag};
+use crate::decode::{Packet, flag};
 use crate::os::Profile;
 use crate::seq::{after, before, between};
 
@@ -176,7 +176,7 @@ pub struct Conn {
 
 impl Conn {
     /// A connection whose first captured segment is `s`.
-    pub fn first(s: &Summary) -> Conn {
+    pub fn first(s: &Packet) -> Conn {
         let mut c = Conn::default();
         if !s.has(flag::SYN) {
             c.ep[0].set(f::MIDSTREAM);
@@ -210,7 +210,7 @@ impl Conn {
     /// Whether a SYN from side `d` opens a new connection on a reused 4-tuple
     /// rather than belonging to this one (both sides done with the old one,
     /// and not a retransmission of the sender's own SYN).
-    pub fn is_new_incarnation(&self, d: usize, s: &Summary) -> bool {
+    pub fn is_new_incarnation(&self, d: usize, s: &Packet) -> bool {
         if !s.has(flag::SYN) || s.has(flag::ACK) || s.has(flag::RST) {
             return false;
         }
@@ -223,7 +223,7 @@ impl Conn {
     }
 
     /// Applies segment `s`, sent by side `d`, to both endpoints.
-    pub fn segment(&mut self, d: usize, s: &Summary, now: u64) -> Outcome {
+    pub fn segment(&mut self, d: usize, s: &Packet, now: u64) -> Outcome {
         let [a, b] = &mut self.ep;
         let (snd, rcv) = if d == 0 { (a, b) } else { (b, a) };
         let mut out = Outcome::default();
@@ -254,7 +254,7 @@ impl Conn {
 
     /// The sender's side of segment `s`: sequence accounting and the
     /// transitions its own segments cause (RFC 9293 event "SEND", "CLOSE", "ABORT").
-    fn sent(e: &mut Endpoint, s: &Summary, peer_fin: u32, now: u64, out: &mut Outcome) {
+    fn sent(e: &mut Endpoint, s: &Packet, peer_fin: u32, now: u64, out: &mut Outcome) {
         e.segments += 1;
         let syn = s.has(flag::SYN);
         let ack = s.has(flag::ACK);
@@ -372,7 +372,7 @@ impl Conn {
     }
 
     /// The receiver's side of segment `s` (RFC 9293 "SEGMENT ARRIVES").
-    fn received(e: &mut Endpoint, s: &Summary, peer_fin: u32, now: u64) {
+    fn received(e: &mut Endpoint, s: &Packet, peer_fin: u32, now: u64) {
         let syn = s.has(flag::SYN);
         let ack = s.has(flag::ACK);
 
@@ -490,7 +490,7 @@ impl Conn {
     /// An ICMP error quoting a segment that side `d` sent (`s.seq` is the
     /// quoted sequence number). Linux's tcp_v4_err/tcp_v6_err end a connection
     /// still in its handshake on a hard error; later states only note it.
-    pub fn icmp_error(&mut self, d: usize, s: &Summary, now: u64, p: &Profile) {
+    pub fn icmp_error(&mut self, d: usize, s: &Packet, now: u64, p: &Profile) {
         let hard = if s.v6 {
             matches!(s.icmp_type, 1 | 3 | 4)
         } else {
@@ -533,7 +533,7 @@ impl Conn {
     }
 }
 
-fn request_fatal(s: &Summary) -> bool {
+fn request_fatal(s: &Packet) -> bool {
     if s.v6 {
         match s.icmp_type {
             1 => matches!(s.icmp_code, 1 | 4 | 5 | 6),

@@ -12,7 +12,7 @@ use super::conn::{Conn, Endpoint, Outcome};
 use super::shard::{Interest, Shard};
 use super::state::TcpState::{self, *};
 use crate::addr::{FlowKey, Key4, Key6, from_ip};
-use crate::decode::{Kind, Summary, flag};
+use crate::decode::{Kind, Packet, flag};
 use crate::os::{Os, Profile};
 use crate::report::{HostView, Store};
 use crate::stats::TcpCounters;
@@ -38,13 +38,13 @@ const ISN_S: u32 = 5000;
 
 /// One segment (or the ICMP error quoting one), built field by field.
 #[derive(Clone, Copy, Debug)]
-struct Seg(Summary);
+struct Seg(Packet);
 
 impl Seg {
     fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Seg {
         let (s, v6) = from_ip(src);
         let (d, _) = from_ip(dst);
-        Seg(Summary { src: s, dst: d, sport, dport, v6, kind: Kind::Tcp, ..Default::default() })
+        Seg(Packet { src: s, dst: d, sport, dport, v6, kind: Kind::Tcp, ..Default::default() })
     }
 
     fn flags(mut self, f: u8) -> Seg {

@@ -7,7 +7,7 @@ use super::state::TcpState;
 use super::table::{Flow, Table};
 use super::timers::{Entry, TimerKind, Timers};
 use crate::addr::{AddrMap, AddrSet, FlowKey, Key4, Key6, to_ip};
-use crate::decode::{Kind, Summary, flag};
+use crate::decode::{Kind, Packet, flag};
 use crate::os::Profile;
 use crate::report::{AddrView, Row, Store};
 use crate::stats::TcpCounters;
@@ -107,14 +107,14 @@ impl Shard {
         }
     }
 
-    /// The hot path: one summary into its connection.
+    /// The hot path: one packet into its connection.
     #[inline]
-    pub fn process(&mut self, s: &Summary) {
+    pub fn process(&mut self, s: &Packet) {
         self.process_hashed(s, key_hash(s));
     }
 
     #[inline]
-    fn process_hashed(&mut self, s: &Summary, hash: u64) {
+    fn process_hashed(&mut self, s: &Packet, hash: u64) {
         self.tick(s.ts);
         if self.now >= self.next_due && self.flows() >= self.ctx.max_flows {
             // On time when the table is full: what timers forget is never evicted.
@@ -126,6 +126,7 @@ impl Shard {
             (true, Kind::Tcp) => on_tcp(&mut self.v6, &mut self.v4, &mut self.ctx, s, hash, now, V6_BIT),
             (false, Kind::IcmpError) => on_icmp(&mut self.v4, &mut self.ctx, s, hash, now, 0),
             (true, Kind::IcmpError) => on_icmp(&mut self.v6, &mut self.ctx, s, hash, now, V6_BIT),
+            _ => {}
         }
         if let Some(at) = self.ctx.timers.take_pushed() {
             self.next_due = self.next_due.min(at);
@@ -136,7 +137,7 @@ impl Shard {
     /// packet `AHEAD` positions on, and the connection of the one half-way
     /// there, so the table's cache misses overlap instead of queueing up.
     /// Each key is hashed once, when it enters the window.
-    pub fn process_batch(&mut self, batch: &[Summary]) {
+    pub fn process_batch(&mut self, batch: &[Packet]) {
         const AHEAD: usize = 16;
         const RING: usize = 2 * AHEAD;
         let mut hashes = [0u64; RING];
@@ -158,7 +159,7 @@ impl Shard {
     }
 
     #[inline]
-    fn prefetch(&self, s: &Summary, hash: u64, flow: bool) {
+    fn prefetch(&self, s: &Packet, hash: u64, flow: bool) {
         match (s.v6, flow) {
             (false, false) => self.v4.prefetch_bucket(hash),
             (false, true) => self.v4.prefetch_flow(hash),
@@ -284,9 +285,9 @@ impl Shard {
     }
 }
 
-/// The table hash of the connection a summary belongs to.
+/// The table hash of the connection a packet belongs to.
 #[inline]
-fn key_hash(s: &Summary) -> u64 {
+fn key_hash(s: &Packet) -> u64 {
     if s.v6 {
         Key6::canonical(&s.src, &s.dst, s.sport, s.dport).0.hash64()
     } else {
@@ -352,7 +353,7 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     t: &mut Table<K>,
     other: &mut Table<O>,
     ctx: &mut Ctx,
-    s: &Summary,
+    s: &Packet,
     hash: u64,
     now: u64,
     bit: u32,
@@ -395,7 +396,7 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     ctx.arm(t, slot, bit, before, restarted, now);
 }
 
-fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Summary, hash: u64, now: u64, bit: u32) {
+fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, s: &Packet, hash: u64, now: u64, bit: u32) {
     let (key, d) = K::canonical(&s.src, &s.dst, s.sport, s.dport);
     let Some(slot) = t.find(&key, hash) else { return };
     let Some(before) = ctx.catch_up(t, slot, now) else { return };

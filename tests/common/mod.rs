@@ -211,8 +211,8 @@ pub mod craft {
     pub const ETH_IPV4: u16 = 0x0800;
     pub const ETH_IPV6: u16 = 0x86dd;
 
-    const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
-    const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
+    pub const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+    pub const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
 
     /// One TCP segment to craft.
     #[derive(Clone, Copy, Debug)]
