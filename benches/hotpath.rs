@@ -6,8 +6,9 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use etherparse::PacketBuilder;
 use std::hint::black_box;
+use wirestat::analysis::Interest;
 use wirestat::decode::{self, Packet, flag, link};
-use wirestat::flow::shard::{Interest, Shard};
+use wirestat::flow::shard::Shard;
 use wirestat::os::{Os, Profile};
 
 fn frame_v4(payload: usize) -> Vec<u8> {

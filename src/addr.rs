@@ -127,7 +127,8 @@ pub trait FlowKey: Copy + Eq + std::fmt::Debug {
     fn hash64(&self) -> u64;
     fn ip(&self, side: usize) -> IpAddr;
     fn port(&self, side: usize) -> u16;
-    const V6: bool;
+    /// Tag of this family's slots in a shard-wide flow id (see `flow::tables`).
+    const BIT: u32;
     /// A zero-sized type whose alignment the table entry takes on.
     type Align: Copy + std::fmt::Debug;
 }
@@ -146,7 +147,7 @@ pub struct Key4 {
 }
 
 impl FlowKey for Key4 {
-    const V6: bool = false;
+    const BIT: u32 = 0;
     type Align = Line;
 
     #[inline]
@@ -188,7 +189,7 @@ fn words(raw: &RawAddr) -> [u64; 2] {
 }
 
 impl FlowKey for Key6 {
-    const V6: bool = true;
+    const BIT: u32 = 1 << 31;
     // 136 bytes: aligning to lines would cost 56 more per connection.
     type Align = u64;
 

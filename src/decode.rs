@@ -134,20 +134,21 @@ pub enum Skip {
     UnknownLinkType,
 }
 
-/// Per-source decode counters, kept by the capture thread.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DecodeStats {
-    pub frames: u64,
-    pub bytes: u64,
-    pub tcp: u64,
-    pub icmp_errors: u64,
-    pub non_ip: u64,
-    pub other_protocol: u64,
-    pub fragments: u64,
-    pub undecodable: u64,
-    pub unknown_link: u64,
-    /// Frames whose timestamp jumped more than a day ahead (tracked at the current time).
-    pub bad_timestamps: u64,
+counter_group! {
+    /// What the reader made of the frames it read (the `capture` health figures).
+    pub struct DecodeStats {
+        frames: "frames", "frames read";
+        bytes: "bytes", "bytes on the wire";
+        tcp: "tcp_segments", "TCP segments";
+        icmp_errors: "icmp_errors_quoting_tcp", "ICMP errors quoting TCP";
+        non_ip: "non_ip", "frames that are not IP";
+        other_protocol: "other_protocols", "IP packets of other protocols";
+        fragments: "fragments", "IP fragments";
+        undecodable: "undecodable", "frames undecodable (bad or cut-off headers), skipped";
+        unknown_link: "unknown_link_type", "frames of an unsupported link type, skipped";
+        /// Frames whose timestamp jumped more than a day ahead (tracked at the current time).
+        bad_timestamps: "bad_timestamps", "frames with a timestamp far ahead of the capture, tracked at the capture's time";
+    }
 }
 
 impl DecodeStats {

@@ -6,7 +6,11 @@
 //! [`flow`] tables, and at a snapshot barrier the workers publish what the
 //! [`view`] module renders.
 
+#[macro_use]
+mod counters;
+
 pub mod addr;
+pub mod analysis;
 pub mod capture;
 pub mod decode;
 pub mod error;
@@ -16,7 +20,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod seq;
-pub mod stats;
 pub mod view;
 
 pub use error::Error;

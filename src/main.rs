@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use wirestat::Error;
-use wirestat::flow::shard::Interest;
+use wirestat::analysis::Interest;
 use wirestat::os::Profile;
 use wirestat::pipeline::{self, Config, Replay};
 use wirestat::report::{Health, HostView, Store};

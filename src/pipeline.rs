@@ -9,10 +9,11 @@
 //! every channel, after which each worker publishes into the shared store.
 
 use crate::addr::shard_hash;
+use crate::analysis::Interest;
 use crate::capture::{FileSource, Merged, Next, Source};
 use crate::decode::{self, DecodeStats, Kind, Packet};
 use crate::error::Error;
-use crate::flow::shard::{Interest, Shard, ShardStats};
+use crate::flow::shard::{Shard, ShardStats};
 use crate::os::Profile;
 use crate::progress::Progress;
 use crate::report::{Health, Store};
@@ -287,7 +288,7 @@ pub fn run<S: Source>(
 fn health(decode: &DecodeStats, read_errors: &[String], stats: &[ShardStats], at: u64) -> Health {
     Health {
         snapshot_ns: at,
-        decode: decode.clone(),
+        decode: *decode,
         flows_tracked: stats.iter().map(|s| s.flows).sum(),
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),

@@ -3,9 +3,23 @@
 //! every shard merges into concurrently.
 
 use crate::flow::TcpState;
-use crate::stats::TcpCounters;
 use dashmap::DashMap;
 use std::net::IpAddr;
+
+counter_group! {
+    /// The eight TCP figures of `netstat -s -p TCP`, per address family (RFC
+    /// 1213 / RFC 4022 as Linux implements them).
+    pub struct TcpCounters {
+        active_opens: "active_opens", "Active Opens";
+        passive_opens: "passive_opens", "Passive Opens";
+        failed_connection_attempts: "failed_connection_attempts", "Failed Connection Attempts";
+        reset_connections: "reset_connections", "Reset Connections";
+        current_connections: "current_connections", "Current Connections";
+        segments_received: "segments_received", "Segments Received";
+        segments_sent: "segments_sent", "Segments Sent";
+        segments_retransmitted: "segments_retransmitted", "Segments Retransmitted";
+    }
+}
 
 /// One row of an address's connection table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-use wirestat::stats::TcpCounters;
+use wirestat::report::TcpCounters;
 
-const COUNTERS: [&str; 8] = TcpCounters::NAMES;
+const COUNTERS: &[(&str, &str)] = TcpCounters::FIELDS;
 
 fn port_of(ep: &str) -> u16 {
     ep.rsplit(':').next().unwrap().parse().unwrap()
@@ -74,7 +74,7 @@ fn score(case: &str, workers: usize) -> Vec<String> {
     if got_listen != want_listen {
         diffs.push(format!("listeners {got_listen:?}, kernel {want_listen:?}"));
     }
-    for name in COUNTERS {
+    for &(name, _) in COUNTERS {
         let got: u64 = ["ipv4", "ipv6"].iter().map(|f| tool["tcp_stats"][f][name].as_u64().unwrap()).sum();
         let want = truth["tcp"][name].as_u64().unwrap();
         if got != want {

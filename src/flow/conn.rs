@@ -7,7 +7,11 @@
 //! Acceptance checks follow Linux, the oracle: a RST is accepted only at
 //! `rcv_nxt` (RFC 5961), an ACK moves FIN_WAIT_1 on only if it covers the FIN,
 //! a request socket accepts only the ACK of its SYN-ACK.
+//!
+//! It counts nothing: what each segment did is returned as [`SegEvents`] for
+//! the analyzers (the MIB counters among them) to act on.
 
+use super::events::{Event, Events, SegEvents};
 use super::state::TcpState;
 use crate::decode::{Packet, flag};
 use crate::os::Profile;
@@ -40,6 +44,10 @@ mod f {
     /// A connecting socket answered a crossing SYN with its SYN-ACK (simultaneous
     /// open): Linux's tcp_send_synack counts that one in neither OutSegs nor RetransSegs.
     pub const SIMUL_SYNACK: u16 = 0x800;
+    /// This endpoint sent a segment, RSTs included.
+    pub const SEEN: u16 = 0x1000;
+    /// This endpoint has resent sequence space.
+    pub const RESENT: u16 = 0x2000;
 }
 
 /// The state of side `x` of a connection picked up mid-stream, from what the
@@ -61,28 +69,16 @@ fn picked_up_state(x: &Endpoint, y: &Endpoint) -> TcpState {
     }
 }
 
-/// One side of a connection: its inferred state, sequence space and counts.
-/// Kept to 40 bytes so that an IPv4 connection fills exactly two cache lines.
+/// One side of a connection: its inferred state and sequence space (24 bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Endpoint {
     pub state: TcpState,
-    /// SYN-ACKs this endpoint sent again: Linux counts every SYN-ACK in OutSegs.
-    pub synack_rexmits: u8,
     flags: u16,
-    /// MIB events of this endpoint, as the host's own kernel counts them.
-    pub active_opens: u8,
-    pub passive_opens: u8,
-    pub attempt_fails: u8,
-    pub estab_resets: u8,
     pub isn: u32,
     /// Highest sequence number sent plus one (the end of the sequence space used).
     pub snd_nxt: u32,
     /// Next sequence number this endpoint expects from its peer.
     pub rcv_nxt: u32,
-    /// Segments sent (every frame, retransmissions included).
-    pub segments: u32,
-    /// Segments that resent sequence space already sent.
-    pub retransmits: u32,
     /// Capture time the current state was entered (TIME_WAIT: last re-armed).
     pub state_ts: u64,
 }
@@ -110,18 +106,6 @@ impl Endpoint {
     fn enter(&mut self, s: TcpState, now: u64) {
         self.state = s;
         self.state_ts = now;
-    }
-
-    /// Segments Sent in the MIB sense: every segment that is not a
-    /// retransmission, plus every SYN-ACK (counted even when resent).
-    pub fn out_segs(&self) -> u64 {
-        (self.segments - self.retransmits) as u64 + self.synack_rexmits as u64
-    }
-
-    /// Segments Retransmitted in the MIB sense: resent sequence space, except
-    /// the SYN-ACK of a simultaneous open (see `SIMUL_SYNACK`).
-    pub fn retrans_segs(&self) -> u64 {
-        self.retransmits as u64 - self.has(f::SIMUL_SYNACK) as u64
     }
 
     /// Whether the peer has acknowledged everything this endpoint sent, FIN included.
@@ -161,13 +145,6 @@ impl Endpoint {
     }
 }
 
-/// What a segment did that the table must act on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Outcome {
-    /// The sender answered a SYN with a SYN-ACK as a listener: it listens on its port.
-    pub listener: bool,
-}
-
 /// A connection: endpoint 0 and 1 are the two sides of the flow key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Conn {
@@ -183,19 +160,6 @@ impl Conn {
             c.ep[1].set(f::MIDSTREAM);
         }
         c
-    }
-
-    /// Zeroes both sides' counts (after they were added to the host totals).
-    pub fn clear_counts(&mut self) {
-        for e in &mut self.ep {
-            e.segments = 0;
-            e.retransmits = 0;
-            e.synack_rexmits = 0;
-            e.active_opens = 0;
-            e.passive_opens = 0;
-            e.attempt_fails = 0;
-            e.estab_resets = 0;
-        }
     }
 
     /// Picked up without its handshake: no opens are counted for it.
@@ -219,14 +183,14 @@ impl Conn {
             return false;
         }
         let done = |e: &Endpoint| matches!(e.state, TcpState::Unknown | TcpState::Closed | TcpState::TimeWait);
-        done(snd) && done(rcv) && (snd.segments > 0 || rcv.segments > 0)
+        done(snd) && done(rcv) && (snd.has(f::SEEN) || rcv.has(f::SEEN))
     }
 
     /// Applies segment `s`, sent by side `d`, to both endpoints.
-    pub fn segment(&mut self, d: usize, s: &Packet, now: u64) -> Outcome {
+    pub fn segment(&mut self, d: usize, s: &Packet, now: u64) -> SegEvents {
         let [a, b] = &mut self.ep;
         let (snd, rcv) = if d == 0 { (a, b) } else { (b, a) };
-        let mut out = Outcome::default();
+        let mut out = SegEvents::default();
         let rst = s.has(flag::RST);
 
         // Mid-stream pickup: traffic both ways means both sides are synchronized,
@@ -247,15 +211,15 @@ impl Conn {
 
         // A FIN is the last sequence number its sender uses: the peer's FIN
         // position is its snd_nxt - 1, so it need not be stored.
-        Self::sent(snd, s, rcv.snd_nxt.wrapping_sub(1), now, &mut out);
-        Self::received(rcv, s, snd.snd_nxt.wrapping_sub(1), now);
+        Self::sent(snd, s, rcv.snd_nxt.wrapping_sub(1), now, &mut out.sender);
+        Self::received(rcv, s, snd.snd_nxt.wrapping_sub(1), now, &mut out.receiver);
         out
     }
 
     /// The sender's side of segment `s`: sequence accounting and the
     /// transitions its own segments cause (RFC 9293 event "SEND", "CLOSE", "ABORT").
-    fn sent(e: &mut Endpoint, s: &Packet, peer_fin: u32, now: u64, out: &mut Outcome) {
-        e.segments += 1;
+    fn sent(e: &mut Endpoint, s: &Packet, peer_fin: u32, now: u64, ev: &mut Events) {
+        e.set(f::SEEN);
         let syn = s.has(flag::SYN);
         let ack = s.has(flag::ACK);
 
@@ -265,17 +229,19 @@ impl Conn {
         if len > 0 {
             let end = s.seq.wrapping_add(len);
             if e.has(f::SEQ_SET) && !after(end, e.snd_nxt) {
-                e.retransmits += 1;
+                e.set(f::RESENT);
+                ev.add(Event::Retransmit);
                 if syn && ack {
                     // Did this side open with a SYN of its own (a full socket)?
                     let connecting = !e.has(f::PASSIVE) && e.has(f::ISN_SET) && !e.has(f::BASE_ONLY);
                     if !connecting {
                         // A request socket's SYN-ACKs all count in OutSegs (tcp_make_synack).
-                        e.synack_rexmits = e.synack_rexmits.saturating_add(1);
+                        ev.add(Event::SynAckResent);
                     } else if !e.has(f::SIMUL_SYNACK) {
                         // A full socket re-sends its SYN with ACK set: the first time
                         // (tcp_send_synack) is counted nowhere, later ones as retransmissions.
                         e.set(f::SIMUL_SYNACK);
+                        ev.add(Event::SimulSynAck);
                     }
                 }
             } else {
@@ -302,7 +268,7 @@ impl Conn {
                 // connection to reset, as when the SYN-ACK we took as delivered never came.
                 TcpState::Established | TcpState::CloseWait if !ack => e.enter(TcpState::Closed, now),
                 TcpState::Established | TcpState::CloseWait => {
-                    e.estab_resets = e.estab_resets.saturating_add(1);
+                    ev.add(Event::EstabReset);
                     e.enter(TcpState::Closed, now);
                 }
                 // A connecting socket resets only an unacceptable SYN-ACK, at that one's ACK
@@ -332,11 +298,12 @@ impl Conn {
                     e.isn = s.seq;
                     e.flags &= !f::BASE_ONLY;
                     e.set(f::ISN_SET);
-                    e.active_opens = e.active_opens.saturating_add(1);
+                    ev.add(Event::ActiveOpen);
                     e.enter(TcpState::SynSent, now);
                 }
                 // The SYN-ACK we took as delivered never arrived: it is still connecting.
                 TcpState::Established if e.isn == s.seq && e.snd_nxt == e.isn.wrapping_add(1) => {
+                    ev.add(Event::SynAckLost);
                     e.enter(TcpState::SynSent, e.state_ts);
                 }
                 _ => {}
@@ -348,7 +315,7 @@ impl Conn {
                     e.flags &= !f::BASE_ONLY;
                     e.set(f::ISN_SET | f::PASSIVE);
                     e.enter(TcpState::SynRcvd, now);
-                    out.listener = true;
+                    ev.add(Event::Listener);
                 }
                 // Simultaneous open: our SYN crossed theirs.
                 TcpState::SynSent => {
@@ -372,7 +339,7 @@ impl Conn {
     }
 
     /// The receiver's side of segment `s` (RFC 9293 "SEGMENT ARRIVES").
-    fn received(e: &mut Endpoint, s: &Packet, peer_fin: u32, now: u64) {
+    fn received(e: &mut Endpoint, s: &Packet, peer_fin: u32, now: u64, ev: &mut Events) {
         let syn = s.has(flag::SYN);
         let ack = s.has(flag::ACK);
 
@@ -380,19 +347,19 @@ impl Conn {
             match e.state {
                 // Only a RST that acknowledges our SYN is acceptable.
                 TcpState::SynSent if ack && s.ack == e.snd_nxt => {
-                    e.attempt_fails = e.attempt_fails.saturating_add(1);
+                    ev.add(Event::AttemptFailed);
                     e.enter(TcpState::Closed, now);
                 }
                 TcpState::SynRcvd => {
                     // tcp_check_req: in window, and if it has an ACK, the right one.
                     let ack_ok = !ack || s.ack == e.isn.wrapping_add(1);
                     if ack_ok && between(s.seq, e.rcv_nxt, e.rcv_nxt.wrapping_add(65535)) {
-                        e.attempt_fails = e.attempt_fails.saturating_add(1);
+                        ev.add(Event::AttemptFailed);
                         e.enter(TcpState::Closed, now);
                     }
                 }
                 TcpState::Established | TcpState::CloseWait if e.accepts_rst(s.seq) => {
-                    e.estab_resets = e.estab_resets.saturating_add(1);
+                    ev.add(Event::EstabReset);
                     e.enter(TcpState::Closed, now);
                 }
                 TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing | TcpState::LastAck
@@ -400,6 +367,12 @@ impl Conn {
                 {
                     e.enter(TcpState::Closed, now);
                 }
+                TcpState::Established
+                | TcpState::CloseWait
+                | TcpState::FinWait1
+                | TcpState::FinWait2
+                | TcpState::Closing
+                | TcpState::LastAck => ev.add(Event::RstIgnored),
                 TcpState::TimeWait if s.seq == e.rcv_nxt => e.enter(TcpState::Closed, now),
                 TcpState::Unknown if e.has(f::SENT) => e.enter(TcpState::Closed, now),
                 _ => {}
@@ -426,7 +399,8 @@ impl Conn {
                     let dup = s.seq.wrapping_add(1) == e.rcv_nxt;
                     if !dup && between(s.seq, e.rcv_nxt, e.rcv_nxt.wrapping_add(65535)) {
                         // A SYN that is not the one we answered kills the request socket.
-                        e.attempt_fails = e.attempt_fails.saturating_add(1);
+                        ev.add(Event::AttemptFailed);
+                        ev.add(Event::RequestKilled);
                         e.enter(TcpState::Closed, now);
                     }
                 }
@@ -456,7 +430,7 @@ impl Conn {
             match e.state {
                 TcpState::SynRcvd if s.ack == e.isn.wrapping_add(1) => {
                     if e.has(f::PASSIVE) {
-                        e.passive_opens = e.passive_opens.saturating_add(1);
+                        ev.add(Event::PassiveOpen);
                     }
                     e.enter(TcpState::Established, now);
                 }
@@ -480,6 +454,7 @@ impl Conn {
                     e.fin_arrived(now);
                 } else {
                     e.set(f::PEER_FIN_PENDING);
+                    ev.add(Event::FinOutOfOrder);
                 }
             } else {
                 e.check_pending_fin(peer_fin, now);
@@ -490,7 +465,8 @@ impl Conn {
     /// An ICMP error quoting a segment that side `d` sent (`s.seq` is the
     /// quoted sequence number). Linux's tcp_v4_err/tcp_v6_err end a connection
     /// still in its handshake on a hard error; later states only note it.
-    pub fn icmp_error(&mut self, d: usize, s: &Packet, now: u64, p: &Profile) {
+    pub fn icmp_error(&mut self, d: usize, s: &Packet, now: u64, p: &Profile) -> Events {
+        let mut ev = Events::default();
         let hard = if s.v6 {
             matches!(s.icmp_type, 1 | 3 | 4)
         } else {
@@ -498,38 +474,47 @@ impl Conn {
         };
         let e = &mut self.ep[d];
         if !hard || !e.has(f::ISN_SET) || s.seq != e.isn {
-            return;
+            return ev;
         }
         match e.state {
             TcpState::SynSent => {
-                let first_syn_only = e.retransmits == 0;
+                let first_syn_only = !e.has(f::RESENT);
                 if first_syn_only && now.saturating_sub(e.state_ts) < p.icmp_soft_window {
                     e.set(f::SOFT_ERR);
+                    ev.add(Event::SoftIcmpError);
                 } else {
-                    e.attempt_fails = e.attempt_fails.saturating_add(1);
+                    ev.add(Event::HardIcmpError);
+                    ev.add(Event::AttemptFailed);
                 }
                 e.enter(TcpState::Closed, now);
             }
             // A request socket is dropped only on the errors Linux calls fatal for it
             // (tcp_req_err): v4 parameter problem, time exceeded, net/host unreachable;
             // v6 the fatal ones of icmpv6_err_convert (port unreachable, prohibited, ...).
-            TcpState::SynRcvd if request_fatal(s) => e.enter(TcpState::Closed, now),
+            TcpState::SynRcvd if request_fatal(s) => {
+                ev.add(Event::HardIcmpError);
+                e.enter(TcpState::Closed, now);
+            }
             _ => {}
         }
+        ev
     }
 
-    /// Runs side `d`'s state timer if it is due at `now`; returns whether it fired.
-    pub fn expire(&mut self, d: usize, now: u64, p: &Profile) {
+    /// Runs side `d`'s state timer if it is due at `now`: what it did, if anything.
+    pub fn expire(&mut self, d: usize, now: u64, p: &Profile) -> Events {
+        let mut ev = Events::default();
         let e = &mut self.ep[d];
-        let Some(limit) = state_timeout(e.state, p) else { return };
+        let Some(limit) = state_timeout(e.state, p) else { return ev };
         if now < e.state_ts.saturating_add(limit) {
-            return;
+            return ev;
         }
+        ev.add(Event::TimerExpired);
         if e.state == TcpState::SynSent {
             // connect() gave up: tcp_done() from SYN_SENT is a failed attempt.
-            e.attempt_fails = e.attempt_fails.saturating_add(1);
+            ev.add(Event::AttemptFailed);
         }
         e.enter(TcpState::Closed, now);
+        ev
     }
 }
 

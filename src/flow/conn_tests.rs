@@ -8,14 +8,17 @@
 //! the shard tests go through [`Shard`] for timers on capture time, tables
 //! and per-host counter accumulation, and read what views read.
 
-use super::conn::{Conn, Endpoint, Outcome};
-use super::shard::{Interest, Shard};
+use super::conn::{Conn, Endpoint};
+use super::events::{Event, SegEvents};
+use super::shard::Shard;
 use super::state::TcpState::{self, *};
 use crate::addr::{FlowKey, Key4, Key6, from_ip};
+use crate::analysis::Interest;
+use crate::analysis::netstat::{EpCounts, MibFlow};
 use crate::decode::{Kind, Packet, flag};
 use crate::os::{Os, Profile};
+use crate::report::TcpCounters;
 use crate::report::{HostView, Store};
-use crate::stats::TcpCounters;
 use std::net::IpAddr;
 
 const US: u64 = 1_000;
@@ -148,26 +151,36 @@ impl Tuple {
 /// and each segment is applied from its sender's side.
 struct Wire {
     conn: Option<Conn>,
+    /// What the netstat analyzer counts from the events.
+    mib: MibFlow,
     profile: Profile,
 }
 
 impl Wire {
     fn new() -> Wire {
-        Wire { conn: None, profile: Profile::new(Os::Linux) }
+        Wire { conn: None, mib: MibFlow::default(), profile: Profile::new(Os::Linux) }
     }
 
-    fn feed(&mut self, seg: Seg) -> Outcome {
+    fn feed(&mut self, seg: Seg) -> SegEvents {
         let s = seg.0;
         assert_eq!(s.kind, Kind::Tcp);
         let d = seg.side();
-        self.conn.get_or_insert_with(|| Conn::first(&s)).segment(d, &s, s.ts)
+        let ev = self.conn.get_or_insert_with(|| Conn::first(&s)).segment(d, &s, s.ts);
+        self.mib.segment(d, &ev);
+        ev
     }
 
     fn icmp(&mut self, seg: Seg) {
         let s = seg.0;
         assert_eq!(s.kind, Kind::IcmpError);
         let d = seg.side();
-        self.conn.as_mut().expect("ICMP error before any segment").icmp_error(d, &s, s.ts, &self.profile);
+        let ev = self.conn.as_mut().expect("ICMP error before any segment").icmp_error(d, &s, s.ts, &self.profile);
+        self.mib.events(d, ev);
+    }
+
+    /// What side `side` counts, as the netstat analyzer keeps it.
+    fn counts(&self, side: usize) -> &EpCounts {
+        &self.mib.ep[side]
     }
 
     fn conn(&self) -> &Conn {
@@ -193,29 +206,31 @@ const ACTIVE: Mib = Mib { active: 1, ..NONE };
 const PASSIVE: Mib = Mib { passive: 1, ..NONE };
 
 impl Mib {
-    fn of(e: &Endpoint) -> Mib {
+    fn of(e: &EpCounts) -> Mib {
         Mib { active: e.active_opens, passive: e.passive_opens, fails: e.attempt_fails, resets: e.estab_resets }
     }
 }
 
-/// What an endpoint sent: frames, retransmissions among them, SYN-ACKs sent
-/// again, and the MIB's Segments Sent.
+/// What an endpoint sent: frames, the MIB's Segments Retransmitted and
+/// Segments Sent (which counts every SYN-ACK, resent or not).
 #[derive(Debug, PartialEq, Eq)]
 struct Tx {
     segs: u32,
     rexmits: u32,
-    synack_rexmits: u16,
-    out: u64,
+    out: u32,
 }
 
 impl Tx {
-    fn of(e: &Endpoint) -> Tx {
-        Tx { segs: e.segments, rexmits: e.retransmits, synack_rexmits: e.synack_rexmits as u16, out: e.out_segs() }
+    fn of(e: &EpCounts) -> Tx {
+        Tx { segs: e.segs, rexmits: e.retrans, out: e.out }
     }
 }
 
-fn tx(segs: u32, rexmits: u32, synack_rexmits: u16, out: u64) -> Tx {
-    Tx { segs, rexmits, synack_rexmits, out }
+/// `synack_rexmits`: how many of the retransmissions were a request socket's
+/// SYN-ACK, which Segments Sent counts as well (stated for the reader; `out` says it).
+fn tx(segs: u32, rexmits: u32, synack_rexmits: u16, out: u32) -> Tx {
+    assert!(synack_rexmits as u32 <= rexmits);
+    Tx { segs, rexmits, out }
 }
 
 #[track_caller]
@@ -225,7 +240,7 @@ fn states(w: &Wire, client: TcpState, server: TcpState) {
 
 #[track_caller]
 fn mibs(w: &Wire, client: Mib, server: Mib) {
-    assert_eq!((Mib::of(w.ep(C)), Mib::of(w.ep(S))), (client, server), "(client, server) MIB events");
+    assert_eq!((Mib::of(w.counts(C)), Mib::of(w.counts(S))), (client, server), "(client, server) MIB events");
 }
 
 /// SYN, SYN-ACK, ACK at `T0`, +1 ms and +2 ms.
@@ -291,22 +306,22 @@ fn active_open_counts_at_syn_and_passive_open_only_at_final_ack() {
     let mut w = Wire::new();
 
     let out = w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
-    assert!(!out.listener);
+    assert!(!out.sender.has(Event::Listener));
     states(&w, SynSent, Unknown);
     mibs(&w, ACTIVE, NONE);
 
     let out = w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
-    assert!(out.listener, "a SYN answered with a SYN-ACK shows a listener");
+    assert!(out.sender.has(Event::Listener), "a SYN answered with a SYN-ACK shows a listener");
     states(&w, Established, SynRcvd);
     // A request socket is no passive open yet: the final ACK creates the child.
     mibs(&w, ACTIVE, NONE);
 
     let out = w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(2)));
-    assert!(!out.listener);
+    assert!(!out.sender.has(Event::Listener));
     states(&w, Established, Established);
     mibs(&w, ACTIVE, PASSIVE);
-    assert_eq!(Tx::of(w.ep(C)), tx(2, 0, 0, 2));
-    assert_eq!(Tx::of(w.ep(S)), tx(1, 0, 0, 1));
+    assert_eq!(Tx::of(w.counts(C)), tx(2, 0, 0, 2));
+    assert_eq!(Tx::of(w.counts(S)), tx(1, 0, 0, 1));
     assert!(!w.conn().midstream());
 }
 
@@ -356,10 +371,10 @@ fn shard_publishes_listener_rows_and_counters_of_a_handshake() {
     );
     assert_eq!(cli.tcp_v6, TcpCounters::default());
 
-    let (conn, dir) = sh.conn(t.client, t.cport, t.server, t.sport).expect("tracked");
+    let (conn, _, dir) = sh.conn(t.client, t.cport, t.server, t.sport).expect("tracked");
     assert_eq!(dir, C);
     assert_eq!((conn.ep[C].state, conn.ep[S].state), (Established, Established));
-    let (_, dir) = sh.conn(t.server, t.sport, t.client, t.cport).expect("tracked");
+    let (_, _, dir) = sh.conn(t.server, t.sport, t.client, t.cport).expect("tracked");
     assert_eq!(dir, S);
 }
 
@@ -397,23 +412,23 @@ fn syn_retransmission_is_a_retransmit_not_a_segment_sent_nor_a_second_open() {
     let t = Tuple::v4();
     let mut w = Wire::new();
     w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
-    assert_eq!(Tx::of(w.ep(C)), tx(1, 0, 0, 1));
+    assert_eq!(Tx::of(w.counts(C)), tx(1, 0, 0, 1));
 
     w.feed(t.c().syn().seq(ISN_C).at(ms(1000)));
     states(&w, SynSent, Unknown);
     mibs(&w, ACTIVE, NONE);
-    assert_eq!(Tx::of(w.ep(C)), tx(2, 1, 0, 1));
+    assert_eq!(Tx::of(w.counts(C)), tx(2, 1, 0, 1));
 
     w.feed(t.c().syn().seq(ISN_C).at(ms(3000)));
     mibs(&w, ACTIVE, NONE);
-    assert_eq!(Tx::of(w.ep(C)), tx(3, 2, 0, 1));
+    assert_eq!(Tx::of(w.counts(C)), tx(3, 2, 0, 1));
 
     w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(3001)));
     states(&w, Established, SynRcvd);
     w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(3002)));
     states(&w, Established, Established);
     mibs(&w, ACTIVE, PASSIVE);
-    assert_eq!(Tx::of(w.ep(C)), tx(4, 2, 0, 2));
+    assert_eq!(Tx::of(w.counts(C)), tx(4, 2, 0, 2));
 }
 
 #[test]
@@ -422,30 +437,30 @@ fn synack_retransmission_counts_in_both_out_segs_and_retransmits() {
     let mut w = Wire::new();
     w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
     w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
-    assert_eq!(Tx::of(w.ep(S)), tx(1, 0, 0, 1));
+    assert_eq!(Tx::of(w.counts(S)), tx(1, 0, 0, 1));
 
     // The request timer resends the SYN-ACK (tcp_make_synack counts every one in OutSegs).
     w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1001)));
     states(&w, Established, SynRcvd);
     mibs(&w, ACTIVE, NONE);
-    assert_eq!(Tx::of(w.ep(S)), tx(2, 1, 1, 2));
+    assert_eq!(Tx::of(w.counts(S)), tx(2, 1, 1, 2));
 
     // The client never got them: it resends its SYN and is connecting again.
     w.feed(t.c().syn().seq(ISN_C).at(ms(1002)));
     states(&w, SynSent, SynRcvd);
     mibs(&w, ACTIVE, NONE);
-    assert_eq!(Tx::of(w.ep(C)), tx(2, 1, 0, 1));
+    assert_eq!(Tx::of(w.counts(C)), tx(2, 1, 0, 1));
 
     // The duplicate SYN draws another SYN-ACK.
     w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1003)));
     states(&w, Established, SynRcvd);
-    assert_eq!(Tx::of(w.ep(S)), tx(3, 2, 2, 3));
+    assert_eq!(Tx::of(w.counts(S)), tx(3, 2, 2, 3));
 
     w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(1004)));
     states(&w, Established, Established);
     mibs(&w, ACTIVE, PASSIVE);
-    assert_eq!(Tx::of(w.ep(C)), tx(3, 1, 0, 2));
-    assert_eq!(Tx::of(w.ep(S)), tx(3, 2, 2, 3));
+    assert_eq!(Tx::of(w.counts(C)), tx(3, 1, 0, 2));
+    assert_eq!(Tx::of(w.counts(S)), tx(3, 2, 2, 3));
 }
 
 #[test]
@@ -461,7 +476,7 @@ fn data_segment_completes_the_handshake_when_the_final_ack_was_lost() {
     states(&w, Established, Established);
     mibs(&w, ACTIVE, PASSIVE);
     assert_eq!(w.ep(S).rcv_nxt, ISN_C + 101);
-    assert_eq!(Tx::of(w.ep(C)), tx(2, 0, 0, 2));
+    assert_eq!(Tx::of(w.counts(C)), tx(2, 0, 0, 2));
 
     w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 101).at(ms(6)));
     states(&w, Established, Established);
@@ -485,7 +500,7 @@ fn ack_with_the_wrong_number_does_not_complete_the_handshake() {
     states(&w, Closed, SynRcvd);
     w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1001)));
     states(&w, Closed, SynRcvd);
-    assert_eq!(Mib::of(w.ep(S)), NONE);
+    assert_eq!(Mib::of(w.counts(S)), NONE);
 }
 
 #[test]
@@ -497,16 +512,16 @@ fn simultaneous_open_counts_two_active_opens_and_no_passive_open() {
 
     // The server's own SYN crossed the client's.
     let out = w.feed(t.s().syn().seq(ISN_S).at(ms(1)));
-    assert!(!out.listener);
+    assert!(!out.sender.has(Event::Listener));
     states(&w, SynRcvd, SynSent);
     mibs(&w, ACTIVE, ACTIVE);
 
     // Each answers the other's SYN with a SYN-ACK that re-sends its own SYN.
     let out = w.feed(t.c().syn().seq(ISN_C).ack(ISN_S + 1).at(ms(2)));
-    assert!(!out.listener, "a connecting socket answering a SYN is no listener");
+    assert!(!out.sender.has(Event::Listener), "a connecting socket answering a SYN is no listener");
     states(&w, SynRcvd, Established);
     let out = w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(3)));
-    assert!(!out.listener);
+    assert!(!out.sender.has(Event::Listener));
     states(&w, Established, Established);
     // No request socket, no child: neither side counts a passive open.
     mibs(&w, ACTIVE, ACTIVE);
@@ -516,7 +531,7 @@ fn simultaneous_open_counts_two_active_opens_and_no_passive_open() {
     // (Segments Sent, Retransmitted, Received) of each side.
     let segs = |w: &Wire| {
         [C, S].map(|side| {
-            let c = TcpCounters::of_endpoint(w.conn(), side, true);
+            let c = w.mib.counters(w.conn(), side, true);
             (c.segments_sent, c.segments_retransmitted, c.segments_received)
         })
     };
@@ -540,8 +555,8 @@ fn syn_refused_by_rst_ack_of_the_isn_fails_the_attempt() {
     mibs(&w, Mib { active: 1, fails: 1, ..NONE }, NONE);
     assert!(!w.conn().has_rows());
     // The reset for a closed port counts in the refusing host's OutSegs.
-    assert_eq!(Tx::of(w.ep(S)), tx(1, 0, 0, 1));
-    assert_eq!(Tx::of(w.ep(C)), tx(1, 0, 0, 1));
+    assert_eq!(Tx::of(w.counts(S)), tx(1, 0, 0, 1));
+    assert_eq!(Tx::of(w.counts(C)), tx(1, 0, 0, 1));
 }
 
 #[test]
@@ -552,7 +567,7 @@ fn rst_that_does_not_ack_the_syn_is_ignored_in_syn_sent() {
 
     w.feed(t.s().rst().seq(0).ack(ISN_C + 2).at(ms(1)));
     assert_eq!(w.ep(C).state, SynSent);
-    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+    assert_eq!(Mib::of(w.counts(C)), ACTIVE);
 
     w.feed(t.s().rst().seq(0).ack(ISN_C).at(ms(2)));
     assert_eq!(w.ep(C).state, SynSent);
@@ -560,11 +575,11 @@ fn rst_that_does_not_ack_the_syn_is_ignored_in_syn_sent() {
     // RFC 9293: in SYN-SENT a RST without ACK is dropped.
     w.feed(t.s().rst().seq(ISN_C + 1).at(ms(3)));
     assert_eq!(w.ep(C).state, SynSent);
-    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+    assert_eq!(Mib::of(w.counts(C)), ACTIVE);
 
     w.feed(t.s().rst().seq(0).ack(ISN_C + 1).at(ms(4)));
     assert_eq!(w.ep(C).state, Closed);
-    assert_eq!(Mib::of(w.ep(C)), Mib { active: 1, fails: 1, ..NONE });
+    assert_eq!(Mib::of(w.counts(C)), Mib { active: 1, fails: 1, ..NONE });
 }
 
 #[test]
@@ -610,8 +625,8 @@ fn embryonic_reset_closes_syn_rcvd_and_fails_the_attempt() {
     states(&w, Closed, Closed);
     mibs(&w, ACTIVE, Mib { fails: 1, ..NONE });
     assert!(!w.conn().has_rows());
-    assert_eq!(Tx::of(w.ep(S)), tx(2, 1, 1, 2));
-    assert_eq!(Tx::of(w.ep(C)), tx(2, 0, 0, 2));
+    assert_eq!(Tx::of(w.counts(S)), tx(2, 1, 1, 2));
+    assert_eq!(Tx::of(w.counts(C)), tx(2, 0, 0, 2));
 }
 
 #[test]
@@ -645,7 +660,7 @@ fn syn_sent_socket_resetting_a_bad_synack_stays_connecting() {
     assert_eq!(w.ep(C).state, SynSent);
     w.feed(t.c().rst().seq(ISN_C + 50).at(ms(2)));
     assert_eq!(w.ep(C).state, SynSent);
-    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+    assert_eq!(Mib::of(w.counts(C)), ACTIVE);
 }
 
 #[test]
@@ -656,11 +671,11 @@ fn out_of_window_rst_leaves_the_request_socket() {
     w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
     w.feed(t.c().rst().seq(ISN_C + 1 + 1_000_000).at(ms(2)));
     assert_eq!(w.ep(S).state, SynRcvd);
-    assert_eq!(Mib::of(w.ep(S)), NONE);
+    assert_eq!(Mib::of(w.counts(S)), NONE);
     // A RST whose ACK is not the SYN-ACK's is not for this request either.
     w.feed(t.c().rst().seq(ISN_C + 1).ack(ISN_S + 9).at(ms(3)));
     assert_eq!(w.ep(S).state, SynRcvd);
-    assert_eq!(Mib::of(w.ep(S)), NONE);
+    assert_eq!(Mib::of(w.counts(S)), NONE);
 }
 
 // ---------------------------------------------------------------------------
@@ -688,8 +703,8 @@ fn active_close_fin_wait_1_fin_wait_2_time_wait_and_passive_close_to_closed() {
     states(&w, TimeWait, Closed);
     mibs(&w, ACTIVE, PASSIVE);
     assert_eq!(w.ep(C).state_ts, ms(20), "TIME_WAIT entered at the peer's FIN");
-    assert_eq!(Tx::of(w.ep(C)), tx(4, 0, 0, 4));
-    assert_eq!(Tx::of(w.ep(S)), tx(4, 0, 0, 4));
+    assert_eq!(Tx::of(w.counts(C)), tx(4, 0, 0, 4));
+    assert_eq!(Tx::of(w.counts(S)), tx(4, 0, 0, 4));
 }
 
 #[test]
@@ -738,7 +753,7 @@ fn closing_waits_for_the_ack_of_our_fin_retransmission() {
     // The client acknowledges the peer's FIN (and resends its own with it).
     w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 2).at(ms(21)));
     assert_eq!(w.ep(C).state, Closing);
-    assert_eq!(Tx::of(w.ep(C)), tx(4, 1, 0, 3), "the FIN resent is a retransmission");
+    assert_eq!(Tx::of(w.counts(C)), tx(4, 1, 0, 3), "the FIN resent is a retransmission");
 
     // A duplicate ACK that still does not cover the FIN changes nothing.
     w.feed(t.s().seq(ISN_S + 2).ack(ISN_C + 1).at(ms(22)));
@@ -747,7 +762,7 @@ fn closing_waits_for_the_ack_of_our_fin_retransmission() {
     w.feed(t.s().seq(ISN_S + 2).ack(ISN_C + 2).at(ms(30)));
     assert_eq!(w.ep(C).state, TimeWait);
     assert_eq!(w.ep(C).state_ts, ms(30));
-    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+    assert_eq!(Mib::of(w.counts(C)), ACTIVE);
 }
 
 #[test]
@@ -773,7 +788,7 @@ fn out_of_order_fin_waits_for_the_gap_before_close_wait() {
     assert_eq!(w.ep(S).rcv_nxt, ISN_C + 102, "the FIN is taken once the hole is filled");
     // From the capture point the data came after the FIN that follows it: by the
     // sequence rule it re-sends sequence space the client had already used.
-    assert_eq!(Tx::of(w.ep(C)), tx(5, 2, 0, 3));
+    assert_eq!(Tx::of(w.counts(C)), tx(5, 2, 0, 3));
 
     w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 102).at(ms(22)));
     states(&w, FinWait2, CloseWait);
@@ -803,10 +818,10 @@ fn rst_in_established_is_accepted_only_at_rcv_nxt() {
     // its RST is at its own snd_nxt, beyond what the client expects (RFC 5961).
     w.feed(t.s().rst().ack(ISN_C + 1).seq(ISN_S + 101).at(ms(10)));
     assert_eq!(w.ep(C).state, Established);
-    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+    assert_eq!(Mib::of(w.counts(C)), ACTIVE);
     // The sender aborted its own established connection whatever the peer makes of it.
     assert_eq!(w.ep(S).state, Closed);
-    assert_eq!(Mib::of(w.ep(S)), Mib { passive: 1, resets: 1, ..NONE });
+    assert_eq!(Mib::of(w.counts(S)), Mib { passive: 1, resets: 1, ..NONE });
 
     // rcv_nxt - 1 is not acceptable in ESTABLISHED either.
     w.feed(t.s().rst().seq(ISN_S).at(ms(11)));
@@ -839,7 +854,7 @@ fn rst_sent_in_established_counts_for_the_sender_too() {
     states(&w, Closed, Closed);
     mibs(&w, Mib { active: 1, resets: 1, ..NONE }, Mib { passive: 1, resets: 1, ..NONE });
     // A RST is a segment sent, never a retransmission.
-    assert_eq!(Tx::of(w.ep(C)), tx(3, 0, 0, 3));
+    assert_eq!(Tx::of(w.counts(C)), tx(3, 0, 0, 3));
 }
 
 #[test]
@@ -907,7 +922,7 @@ fn rst_at_rcv_nxt_minus_one_is_rejected_in_fin_wait_2() {
     assert_eq!(w.ep(C).state, FinWait2);
     w.feed(t.s().rst().seq(ISN_S + 21).at(ms(13)));
     assert_eq!(w.ep(C).state, Closed);
-    assert_eq!(Mib::of(w.ep(C)), ACTIVE);
+    assert_eq!(Mib::of(w.counts(C)), ACTIVE);
 }
 
 #[test]
@@ -957,7 +972,7 @@ fn icmp_port_unreachable_right_after_the_first_syn_is_a_soft_error() {
     w.feed(syn.at(ms(1000)));
     states(&w, SynSent, Unknown);
     mibs(&w, ACTIVE, NONE);
-    assert_eq!(Tx::of(w.ep(C)), tx(2, 1, 0, 1));
+    assert_eq!(Tx::of(w.counts(C)), tx(2, 1, 0, 1));
 
     // The error for the retransmission is processed unlocked: a hard failure.
     w.icmp(syn.icmp(3, 3).at(ms(1000) + 50 * US));
@@ -973,7 +988,7 @@ fn icmp_port_unreachable_outside_the_soft_window_fails_the_attempt() {
     w.feed(syn.at(ms(0)));
     w.icmp(syn.icmp(3, 3).at(ms(0) + 100 * US));
     assert_eq!(w.ep(C).state, Closed);
-    assert_eq!(Mib::of(w.ep(C)), Mib { active: 1, fails: 1, ..NONE });
+    assert_eq!(Mib::of(w.counts(C)), Mib { active: 1, fails: 1, ..NONE });
 }
 
 #[test]
@@ -1043,7 +1058,7 @@ fn midstream_pickup_needs_traffic_both_ways_and_counts_no_open() {
     w.feed(t.s().seq(90_000).ack(70_200).data(10).at(ms(2)));
     states(&w, Established, Established);
     mibs(&w, NONE, NONE);
-    assert_eq!(Tx::of(w.ep(C)), tx(2, 0, 0, 2));
+    assert_eq!(Tx::of(w.counts(C)), tx(2, 0, 0, 2));
 
     // It then closes like any other connection.
     w.feed(t.c().fin().seq(70_200).ack(90_010).at(ms(3)));
@@ -1083,14 +1098,14 @@ fn partial_overlap_beyond_snd_nxt_is_not_a_retransmission() {
 
     // Repacketized: starts inside what was sent but ends beyond it (new data → OutSegs).
     w.feed(t.c().seq(ISN_C + 51).ack(ISN_S + 1).data(100).at(ms(11)));
-    assert_eq!(Tx::of(w.ep(C)), tx(4, 0, 0, 4));
+    assert_eq!(Tx::of(w.counts(C)), tx(4, 0, 0, 4));
     assert_eq!(w.ep(C).snd_nxt, ISN_C + 151);
 
     // Wholly inside: a retransmission.
     w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(150).at(ms(12)));
-    assert_eq!(Tx::of(w.ep(C)), tx(5, 1, 0, 4));
+    assert_eq!(Tx::of(w.counts(C)), tx(5, 1, 0, 4));
     w.feed(t.c().seq(ISN_C + 101).ack(ISN_S + 1).data(50).at(ms(13)));
-    assert_eq!(Tx::of(w.ep(C)), tx(6, 2, 0, 4));
+    assert_eq!(Tx::of(w.counts(C)), tx(6, 2, 0, 4));
     assert_eq!(w.ep(C).snd_nxt, ISN_C + 151);
     assert_eq!(w.ep(C).payload_bytes(), Some(150), "sequence space sent, retransmissions once");
     states(&w, Established, Established);
@@ -1105,7 +1120,7 @@ fn zero_length_segments_are_never_retransmissions() {
     // Duplicate ACKs, window updates.
     w.feed(t.c().seq(ISN_C + 101).ack(ISN_S + 1).at(ms(21)));
     w.feed(t.c().seq(ISN_C + 101).ack(ISN_S + 1).at(ms(22)));
-    assert_eq!(Tx::of(w.ep(C)), tx(6, 0, 0, 6));
+    assert_eq!(Tx::of(w.counts(C)), tx(6, 0, 0, 6));
     assert_eq!(w.ep(C).snd_nxt, ISN_C + 101);
     states(&w, Established, Established);
 }
@@ -1131,16 +1146,16 @@ fn sequence_numbers_wrap_around_2_pow_32() {
     assert_eq!(w.ep(C).rcv_nxt, end);
     w.feed(t.s().seq(isn_s.wrapping_add(1)).ack(0).data(100).at(ms(4)));
     w.feed(t.s().seq(u32::MAX - 2).ack(0).data(20).at(ms(5)));
-    assert_eq!(Tx::of(w.ep(S)), tx(4, 2, 0, 2));
+    assert_eq!(Tx::of(w.counts(S)), tx(4, 2, 0, 2));
     w.feed(t.s().seq(end).ack(0).data(10).at(ms(6)));
-    assert_eq!(Tx::of(w.ep(S)), tx(5, 2, 0, 3));
+    assert_eq!(Tx::of(w.counts(S)), tx(5, 2, 0, 3));
 
     // RST acceptance across the wrap: rcv_nxt is 100, rcv_nxt - 1 is rejected.
     w.feed(t.s().rst().seq(end + 9).at(ms(7)));
     assert_eq!(w.ep(C).state, Established);
     w.feed(t.s().rst().seq(end + 10).at(ms(8)));
     assert_eq!(w.ep(C).state, Closed);
-    assert_eq!(Mib::of(w.ep(C)), Mib { active: 1, resets: 1, ..NONE });
+    assert_eq!(Mib::of(w.counts(C)), Mib { active: 1, resets: 1, ..NONE });
 }
 
 // ---------------------------------------------------------------------------
@@ -1327,9 +1342,9 @@ fn shard_time_wait_is_rearmed_by_an_ack_bearing_segment() {
     // The server did not get the last ACK: its FIN comes again 30 s later.
     let again = tw + 30 * SEC;
     process(&mut sh, &[t.s().fin().seq(ISN_S + 1).ack(ISN_C + 2).at(again)]);
-    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    let (conn, mib, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
     assert_eq!(conn.ep[C].state_ts, again);
-    assert_eq!(conn.ep[S].retransmits, 1);
+    assert_eq!(mib.ep[S].retrans, 1);
     process(&mut sh, &[t.c().seq(ISN_C + 2).ack(ISN_S + 2).at(again + MS)]);
 
     sh.advance(tw + 60 * SEC);
@@ -1468,10 +1483,10 @@ fn shard_new_syn_after_time_wait_starts_a_new_connection_and_keeps_old_counters(
             t.c().seq(isn2 + 1).ack(ISN_S + 7_000_001).at(ms(5002)),
         ],
     );
-    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    let (conn, mib, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
     assert_eq!((conn.ep[C].state, conn.ep[S].state), (Established, Established));
     assert_eq!(conn.ep[C].isn, isn2);
-    assert_eq!((conn.ep[C].segments, conn.ep[S].segments), (2, 1), "the new connection starts from zero");
+    assert_eq!((mib.ep[C].segs, mib.ep[S].segs), (2, 1), "the new connection starts from zero");
 
     let srv = view(&sh, t.server);
     assert_eq!(rows(&srv), [(80, 40000, Established)]);
@@ -1511,10 +1526,10 @@ fn retransmitted_syn_after_time_wait_is_not_a_new_connection() {
     process(&mut sh, &client_closes(&t));
     // The same ISN again is an old duplicate of the first SYN.
     process(&mut sh, &[t.c().syn().seq(ISN_C).at(ms(100))]);
-    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    let (conn, mib, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
     assert_eq!((conn.ep[C].state, conn.ep[S].state), (TimeWait, Closed));
-    assert_eq!(conn.ep[C].active_opens, 1);
-    assert_eq!(conn.ep[C].retransmits, 1);
+    assert_eq!(mib.ep[C].active_opens, 1);
+    assert_eq!(mib.ep[C].retrans, 1);
 }
 
 #[test]
@@ -1585,7 +1600,7 @@ fn shard_midstream_pickup_after_both_fins_puts_the_active_closer_in_time_wait() 
     // Only the client's FIN and the server's ACK of it: the close is half done.
     let mut sh = linux_shard();
     process(&mut sh, &[t.c().fin().seq(100).ack(500).at(ms(0)), t.s().seq(500).ack(101).at(ms(100))]);
-    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    let (conn, _, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
     assert_eq!((conn.ep[C].state, conn.ep[S].state), (FinWait2, CloseWait), "(client, server) states");
     assert!(conn.midstream());
     assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, FinWait2)]);
@@ -1602,7 +1617,7 @@ fn shard_midstream_pickup_after_both_fins_puts_the_active_closer_in_time_wait() 
             t.c().seq(101).ack(501).at(ms(300)),
         ],
     );
-    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    let (conn, _, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
     assert_eq!((conn.ep[C].state, conn.ep[S].state), (TimeWait, Closed), "(client, server) states");
     let (cli, srv) = (view(&sh, t.client), view(&sh, t.server));
     assert_eq!(rows(&cli), [(40000, 80, TimeWait)], "the side that sent the first FIN closed actively");
@@ -1638,7 +1653,7 @@ fn shard_connection_whose_linger_fired_while_it_had_rows_is_forgotten_after_it_c
 
     // Reset at T0 + 20 s: no rows left, so it must be forgotten one linger later.
     process(&mut sh, &[t.c().rst().seq(120).ack(500).at(T0 + 20 * SEC)]);
-    let (conn, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
+    let (conn, _, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
     assert!(!conn.has_rows());
     assert_eq!(sh.flows(), 1, "kept for the linger");
 

@@ -7,10 +7,12 @@ use super::conn::Conn;
 use super::index::{Index, prefetch};
 use super::slab::Slab;
 use crate::addr::FlowKey;
+use crate::analysis::netstat::MibFlow;
 
-/// One tracked connection. IPv4 connections are aligned to and fill exactly
-/// two cache lines (the key type picks the alignment), so a lookup costs two
-/// line fills and the prefetcher knows which.
+/// One tracked connection: its state machine and the netstat analyzer's
+/// counts, which every packet updates (other analyzers keep theirs beside the
+/// table). An IPv4 entry is aligned to and fills exactly 128 bytes (the key
+/// type picks the alignment), so a lookup touches two known cache lines.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Flow<K: FlowKey> {
@@ -21,6 +23,7 @@ pub struct Flow<K: FlowKey> {
     pub linger_armed: bool,
     pub last_ts: u64,
     pub conn: Conn,
+    pub mib: MibFlow,
 }
 
 pub struct Table<K: FlowKey> {
@@ -82,7 +85,8 @@ impl<K: FlowKey> Table<K> {
     }
 
     pub fn insert(&mut self, key: K, hash: u64, ts: u64, conn: Conn) -> u32 {
-        let flow = Flow { _align: [], key, vacant: false, linger_armed: false, last_ts: ts, conn };
+        let flow =
+            Flow { _align: [], key, vacant: false, linger_armed: false, last_ts: ts, conn, mib: MibFlow::default() };
         let slot = match self.free.pop() {
             Some(i) => {
                 *self.slots.get_mut(i as usize).expect("freed slot exists") = flow;

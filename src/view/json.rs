@@ -1,10 +1,11 @@
-//! The machine-readable contract: one JSON object per host, on one line (see
-//! design.md). Written directly, row by row; every string in it is an address,
-//! a state or a fixed key, none of which needs escaping except read errors.
+//! The machine-readable contract: one JSON object per host, on one line (keys
+//! and meanings listed in the README's "JSON contract"). Written directly, row
+//! by row; every string in it is an address, a state or a fixed key, none of
+//! which needs escaping except read errors.
 
 use super::{Proto, ViewOpts, lines};
+use crate::report::TcpCounters;
 use crate::report::{Health, HostView};
-use crate::stats::TcpCounters;
 use std::io::{self, Write};
 
 /// Capture time as seconds with microseconds, like tcpdump's timestamps.
@@ -14,7 +15,7 @@ pub fn seconds(ns: u64) -> String {
 
 fn counters(out: &mut dyn Write, c: &TcpCounters) -> io::Result<()> {
     out.write_all(b"{")?;
-    for (i, (k, v)) in TcpCounters::NAMES.iter().zip(c.values()).enumerate() {
+    for (i, (k, _, v)) in c.entries().enumerate() {
         write!(out, "{}\"{k}\":{v}", if i > 0 { "," } else { "" })?;
     }
     out.write_all(b"}")
@@ -52,23 +53,14 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         write!(out, "{sep}\"ipv6\":")?;
         counters(out, &h.tcp_v6)?;
     }
-    let d = &health.decode;
+    out.write_all(b"},\"capture\":{")?;
+    for (k, _, v) in health.decode.entries() {
+        write!(out, "\"{k}\":{v},")?;
+    }
     write!(
         out,
-        "}},\"capture\":{{\"frames\":{},\"bytes\":{},\"tcp_segments\":{},\"icmp_errors_quoting_tcp\":{},\
-         \"non_ip\":{},\"other_protocols\":{},\"fragments\":{},\"undecodable\":{},\"unknown_link_type\":{},\"bad_timestamps\":{},\
-         \"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"host_entries_dropped\":{},\
+        "\"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"host_entries_dropped\":{},\
          \"read_errors\":{}}}}}",
-        d.frames,
-        d.bytes,
-        d.tcp,
-        d.icmp_errors,
-        d.non_ip,
-        d.other_protocol,
-        d.fragments,
-        d.undecodable,
-        d.unknown_link,
-        d.bad_timestamps,
         health.flows_tracked,
         health.flows_evicted,
         health.flows_idle_expired,

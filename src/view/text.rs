@@ -2,8 +2,9 @@
 //! `TCP Statistics for IPv4/IPv6`.
 
 use super::{Proto, ViewOpts, lines};
+use crate::decode::DecodeStats;
+use crate::report::TcpCounters;
 use crate::report::{Health, HostView};
-use crate::stats::TcpCounters;
 use std::io::{self, Write};
 
 pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, header: bool) -> io::Result<()> {
@@ -47,17 +48,7 @@ fn pad(row: &mut Vec<u8>, s: &str, width: usize) {
 
 fn stats_block(out: &mut dyn Write, family: &str, c: &TcpCounters) -> io::Result<()> {
     writeln!(out, "\nTCP Statistics for {family}\n")?;
-    let rows = [
-        ("Active Opens", c.active_opens),
-        ("Passive Opens", c.passive_opens),
-        ("Failed Connection Attempts", c.failed_connection_attempts),
-        ("Reset Connections", c.reset_connections),
-        ("Current Connections", c.current_connections),
-        ("Segments Received", c.segments_received),
-        ("Segments Sent", c.segments_sent),
-        ("Segments Retransmitted", c.segments_retransmitted),
-    ];
-    for (name, v) in rows {
+    for (_, name, v) in c.entries() {
         writeln!(out, "  {name:<36}= {v}")?;
     }
     Ok(())
@@ -67,10 +58,11 @@ fn stats_block(out: &mut dyn Write, family: &str, c: &TcpCounters) -> io::Result
 /// what memory pressure evicted. Nothing when all is well.
 pub fn health_lines(h: &Health) -> Vec<String> {
     let d = &h.decode;
+    let label = |n: u64, key: &'static str| (n, DecodeStats::FIELDS.iter().find(|f| f.0 == key).map_or(key, |f| f.1));
     let counted = [
-        (d.undecodable, "frames undecodable (bad or cut-off headers), skipped"),
-        (d.bad_timestamps, "frames with a timestamp far ahead of the capture, tracked at the capture's time"),
-        (d.unknown_link, "frames of an unsupported link type, skipped"),
+        label(d.undecodable, "undecodable"),
+        label(d.bad_timestamps, "bad_timestamps"),
+        label(d.unknown_link, "unknown_link_type"),
         (h.flows_evicted, "flows evicted"),
         (
             h.host_entries_dropped,
