@@ -91,6 +91,7 @@ fn run(args: &Args) -> Result<(), Error> {
         profile: Profile::new(args.os).with_idle_timeout(idle),
         interest,
         max_flows: args.max_flows.unwrap_or_else(default_max_flows).max(1),
+        ..Config::default()
     };
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let replay = Replay { files: args.read.clone(), filter: args.filter.clone(), interval, progress };

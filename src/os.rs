@@ -12,7 +12,6 @@ pub enum Os {
 /// Timer lengths in nanoseconds of capture time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Profile {
-    pub os: Os,
     /// 2MSL: how long TIME_WAIT lasts (re-armed by every ACK-bearing segment received in it).
     pub time_wait: u64,
     /// How long connect() keeps retransmitting its SYN before it gives up (counts a failed attempt).
@@ -34,13 +33,18 @@ pub struct Profile {
 
 const SEC: u64 = 1_000_000_000;
 
+impl Default for Profile {
+    fn default() -> Self {
+        Profile::new(Os::Linux)
+    }
+}
+
 impl Profile {
     pub fn new(os: Os) -> Self {
         match os {
             // tcp_syn_retries=6: SYNs at 0,1,3,7,15,31,63 s, give-up at 127 s;
             // tcp_synack_retries=5: request dropped after 63 s; tcp_fin_timeout=60 s.
             Os::Linux => Profile {
-                os,
                 time_wait: 60 * SEC,
                 syn_sent_timeout: 127 * SEC,
                 syn_rcvd_timeout: 63 * SEC,
@@ -51,7 +55,6 @@ impl Profile {
             },
             // TcpMaxSynRetransmissions=2 (3 s, 6 s, 12 s): give-up at 21 s; TcpTimedWaitDelay=240 s.
             Os::Windows => Profile {
-                os,
                 time_wait: 240 * SEC,
                 syn_sent_timeout: 21 * SEC,
                 syn_rcvd_timeout: 21 * SEC,

@@ -9,7 +9,7 @@
 //! every channel, after which each worker publishes into the shared store.
 
 use crate::addr::shard_hash;
-use crate::analysis::Interest;
+use crate::analysis::{ExtrasFactory, Interest};
 use crate::capture::{FileSource, Merged, Next, Source};
 use crate::decode::{self, DecodeStats, Kind, Packet};
 use crate::error::Error;
@@ -41,13 +41,18 @@ enum Msg {
     Stop,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Default)]
 pub struct Config {
     pub workers: usize,
     pub profile: Profile,
     pub interest: Interest,
     /// Upper bound on tracked connections, over all shards.
     pub max_flows: usize,
+    /// Analyzers each worker runs besides netstat (none: netstat alone).
+    pub analyzers: Option<ExtrasFactory>,
+    /// Hand the workers every decoded packet, not only TCP segments and the
+    /// ICMP errors quoting them (for analyzers of UDP, ICMP or IP).
+    pub all_packets: bool,
 }
 
 /// The worker side of the pipeline, fed by [`Engine::push`].
@@ -76,7 +81,8 @@ impl Engine {
         for i in 0..n {
             let (tx, rx) = bounded::<Msg>(DEPTH);
             senders.push(tx);
-            let mut shard = Shard::new(cfg.profile, cfg.interest.clone(), cfg.max_flows.div_ceil(n));
+            let extras = cfg.analyzers.as_ref().map_or_else(Vec::new, |f| f());
+            let mut shard = Shard::with_extras(cfg.profile, cfg.interest.clone(), cfg.max_flows.div_ceil(n), extras);
             let (pool_tx, ack_tx, store, gauges) = (pool_tx.clone(), ack_tx.clone(), store.clone(), gauges.clone());
             let h = std::thread::Builder::new()
                 .name(format!("wirestat-shard-{i}"))
@@ -123,8 +129,11 @@ impl Engine {
         let i = if n == 1 {
             0
         } else {
+            // Only TCP and UDP have ports; other packets go by their addresses.
+            let (sp, dp) =
+                if matches!(s.kind, Kind::Tcp | Kind::IcmpError | Kind::Udp) { (s.sport, s.dport) } else { (0, 0) };
             // Multiply-shift maps the hash onto 0..n without a division.
-            ((shard_hash(&s.src, &s.dst, s.sport, s.dport) as u128 * n as u128) >> 64) as usize
+            ((shard_hash(&s.src, &s.dst, sp, dp) as u128 * n as u128) >> 64) as usize
         };
         self.pending[i].push(*s);
         if self.pending[i].len() >= BATCH {
@@ -273,9 +282,10 @@ pub fn run<S: Source>(
             }
         }
         last_ts = last_ts.max(s.ts);
-        // Only connections take packets so far; UDP, ICMP and fragments are counted.
-        if matches!(decoded, Ok(Kind::Tcp | Kind::IcmpError)) {
-            engine.push(&s);
+        match decoded {
+            Ok(Kind::Tcp | Kind::IcmpError) => engine.push(&s),
+            Ok(_) if cfg.all_packets => engine.push(&s),
+            _ => {}
         }
     }
     progress.finish();

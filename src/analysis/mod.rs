@@ -83,3 +83,88 @@ pub type Extras = Vec<Box<dyn Analyzer>>;
 
 /// Builds each worker's extra analyzers.
 pub type ExtrasFactory = Arc<dyn Fn() -> Extras + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::from_ip;
+    use crate::decode::{Kind, flag};
+    use crate::flow::events::Event;
+    use crate::flow::shard::Shard;
+    use crate::os::{Os, Profile};
+    use std::sync::Mutex;
+
+    /// What the probe analyzer heard, by hook.
+    #[derive(Debug, Default, PartialEq)]
+    struct Heard {
+        opens: Vec<FlowId>,
+        active_opens: u32,
+        listeners: u32,
+        timer_fails: u32,
+        retired: Vec<Retire>,
+        other_packets: u32,
+        published: u32,
+    }
+
+    struct Probe(Arc<Mutex<Heard>>);
+
+    impl Analyzer for Probe {
+        fn on_open(&mut self, id: FlowId, _p: &Packet) {
+            self.0.lock().unwrap().opens.push(id);
+        }
+        fn on_segment(&mut self, _id: FlowId, _d: usize, _p: &Packet, _c: &Conn, ev: &SegEvents) {
+            let mut h = self.0.lock().unwrap();
+            h.active_opens += ev.sender.has(Event::ActiveOpen) as u32;
+            h.listeners += ev.sender.has(Event::Listener) as u32;
+        }
+        fn on_timer(&mut self, _id: FlowId, _side: usize, _c: &Conn, ev: Events, _now: u64) {
+            self.0.lock().unwrap().timer_fails += ev.has(Event::AttemptFailed) as u32;
+        }
+        fn on_retire(&mut self, _id: FlowId, _c: &Conn, why: Retire) {
+            self.0.lock().unwrap().retired.push(why);
+        }
+        fn on_packet(&mut self, _p: &Packet) {
+            self.0.lock().unwrap().other_packets += 1;
+        }
+        fn publish(&self, _store: &Store) {
+            self.0.lock().unwrap().published += 1;
+        }
+    }
+
+    /// A segment from `from` to `to` ("addr:port").
+    fn seg(from: &str, to: &str, flags: u8, (seq, ack): (u32, u32), ts: u64) -> Packet {
+        let ep = |s: &str| {
+            let a: std::net::SocketAddr = s.parse().unwrap();
+            (from_ip(a.ip()), a.port())
+        };
+        let (((src, v6), sport), ((dst, _), dport)) = (ep(from), ep(to));
+        Packet { src, dst, sport, dport, v6, flags, seq, ack, ts, kind: Kind::Tcp, ..Default::default() }
+    }
+
+    /// A plug-in hears every hook of a shard it runs in, alongside netstat.
+    #[test]
+    fn an_extra_analyzer_hears_opens_events_timers_retirements_and_other_packets() {
+        let heard = Arc::new(Mutex::new(Heard::default()));
+        let extras: Extras = vec![Box::new(Probe(heard.clone()))];
+        let mut sh = Shard::with_extras(Profile::new(Os::Linux), Interest::All, 1 << 10, extras);
+        const S: u64 = 1_000_000_000;
+        let t0 = 1_700_000_000 * S;
+        // A handshake that completes, and a SYN nobody answers.
+        sh.process(&seg("10.0.0.1:40000", "10.0.0.2:80", flag::SYN, (100, 0), t0));
+        sh.process(&seg("10.0.0.2:80", "10.0.0.1:40000", flag::SYN | flag::ACK, (500, 101), t0 + 1));
+        sh.process(&seg("10.0.0.1:40000", "10.0.0.2:80", flag::ACK, (101, 501), t0 + 2));
+        sh.process(&seg("10.0.0.1:40001", "10.0.0.3:80", flag::SYN, (900, 0), t0 + 3));
+        // A UDP datagram belongs to no connection.
+        let mut udp = seg("10.0.0.1:53", "10.0.0.9:53", 0, (0, 0), t0 + 4);
+        udp.kind = Kind::Udp;
+        sh.process(&udp);
+        // Past the SYN give-up and the linger time: the unanswered one fails and is forgotten.
+        sh.advance(t0 + 200 * S);
+        sh.publish(&Store::new());
+        let h = heard.lock().unwrap();
+        assert_eq!(h.opens.len(), 2, "{h:?}");
+        assert_eq!((h.active_opens, h.listeners, h.timer_fails), (2, 1, 1), "{h:?}");
+        assert_eq!(h.retired, [Retire::Closed], "{h:?}");
+        assert_eq!((h.other_packets, h.published), (1, 1), "{h:?}");
+    }
+}

@@ -294,7 +294,7 @@ impl Conn {
                     e.flags &= !f::SOFT_ERR;
                     e.enter(TcpState::SynSent, now);
                 }
-                TcpState::Unknown | TcpState::Listen | TcpState::Closed => {
+                TcpState::Unknown | TcpState::Closed => {
                     e.isn = s.seq;
                     e.flags &= !f::BASE_ONLY;
                     e.set(f::ISN_SET);
@@ -310,7 +310,7 @@ impl Conn {
             }
         } else if syn {
             match e.state {
-                TcpState::Unknown | TcpState::Listen | TcpState::Closed => {
+                TcpState::Unknown | TcpState::Closed => {
                     e.isn = s.seq;
                     e.flags &= !f::BASE_ONLY;
                     e.set(f::ISN_SET | f::PASSIVE);
@@ -385,7 +385,7 @@ impl Conn {
 
         if syn && !ack {
             match e.state {
-                TcpState::Unknown | TcpState::Closed | TcpState::Listen => {
+                TcpState::Unknown | TcpState::Closed => {
                     e.rcv_nxt = s.seq.wrapping_add(1);
                     e.set(f::RCV_SET);
                 }

@@ -6,7 +6,7 @@
 use super::conn::Conn;
 use super::expiry::{Idle, on_timer, stands, sweep_idle};
 use super::table::{Flow, Table};
-use super::tables::{Tables, Visit, is_v6, key_hash, slot, with_table};
+use super::tables::{Tables, V6_BIT, Visit, is_v6, key_hash, slot, with_table};
 use super::timers::{Entry, TimerKind, Timers};
 use crate::addr::{AddrMap, FlowKey, to_ip};
 use crate::analysis::netstat::{MibFlow, Netstat};
@@ -23,6 +23,10 @@ use std::net::IpAddr;
 /// worked through in batches, their cache misses overlapped, instead of one
 /// entry every few packets.
 const TIMER_SLACK: u64 = 250_000_000;
+
+/// Most connections one shard can track: table slots are 31 bits (the top bit
+/// of a flow id tags the IPv6 table).
+pub const MAX_FLOWS: usize = (V6_BIT - 1) as usize;
 
 /// What the per-connection handlers share (apart from the tables, so a table
 /// and the context can be borrowed at once).
@@ -73,7 +77,7 @@ impl Shard {
                 profile,
                 netstat: Netstat::new(interest),
                 extras,
-                max_flows: max_flows.max(16),
+                max_flows: max_flows.clamp(16, MAX_FLOWS),
                 evicted: 0,
                 idle_expired: 0,
                 next_idle_sweep: 0,

@@ -9,6 +9,8 @@ pub enum TcpState {
     Unknown,
     /// The connection is gone for this endpoint (it has no row).
     Closed,
+    /// Only a view's LISTEN rows: a connection's endpoints never enter it
+    /// (the netstat analyzer infers listening sockets from SYN-ACKs).
     Listen,
     SynSent,
     SynRcvd,
