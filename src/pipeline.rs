@@ -196,6 +196,8 @@ pub struct Replay {
     pub interval: u64,
     /// Show a progress line on stderr (the caller checks it is a terminal).
     pub progress: bool,
+    /// Stop after this many frames (tcpdump's `-c`).
+    pub count: Option<u64>,
 }
 
 /// Reads the files to the end, calling `on_snapshot` at every interval
@@ -214,6 +216,7 @@ pub fn replay(
     let mut decode = DecodeStats::default();
     let mut next_tick = 0u64;
     let mut last_ts = 0u64;
+    let mut span: Option<(u64, u64)> = None;
 
     let mut s = Summary::default();
     let mut progress = Progress::with(r.progress);
@@ -230,7 +233,7 @@ pub fn replay(
                 next_tick = s.ts - s.ts % r.interval + r.interval;
             }
             if s.ts >= next_tick {
-                let health = health(&decode, &src, &engine.snapshot(next_tick).1, next_tick);
+                let health = health(&decode, &src, &engine.snapshot(next_tick).1, next_tick, span);
                 on_snapshot(&engine.store, &health, next_tick)?;
                 // Intervals with no packets at all would repeat the same view:
                 // after a gap in the capture, carry on from the interval this packet opens.
@@ -238,20 +241,25 @@ pub fn replay(
             }
         }
         last_ts = last_ts.max(s.ts);
+        span = Some(span.map_or((s.ts, s.ts), |(a, b)| (a.min(s.ts), b.max(s.ts))));
         if decoded.is_ok() {
             engine.push(&s);
+        }
+        if r.count.is_some_and(|c| s.frame >= c) {
+            break;
         }
     }
     progress.finish();
     let (store, stats) = engine.finish(last_ts);
-    let h = health(&decode, &src, &stats, last_ts);
+    let h = health(&decode, &src, &stats, last_ts, span);
     on_snapshot(&store, &h, last_ts)?;
     Ok(h)
 }
 
-fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats], at: u64) -> Health {
+fn health(decode: &DecodeStats, src: &Merged, stats: &[ShardStats], at: u64, span: Option<(u64, u64)>) -> Health {
     Health {
         snapshot_ns: at,
+        frame_span: span,
         decode: decode.clone(),
         flows_tracked: stats.iter().map(|s| s.flows).sum(),
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),

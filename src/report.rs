@@ -16,6 +16,8 @@ pub struct Row {
     pub state: TcpState,
     /// Picked up without its handshake.
     pub midstream: bool,
+    /// Sequence space the local side sent that the peer has not acknowledged (Linux's Send-Q).
+    pub send_q: u32,
 }
 
 /// Everything published about one address.
@@ -65,6 +67,8 @@ pub fn thread_cpu_seconds() -> f64 {
 pub struct Health {
     /// Capture time the views describe, nanoseconds since the epoch.
     pub snapshot_ns: u64,
+    /// Times of the earliest and latest frame read so far (nanoseconds); `None` before any.
+    pub frame_span: Option<(u64, u64)>,
     pub decode: crate::decode::DecodeStats,
     pub flows_tracked: u64,
     pub flows_evicted: u64,

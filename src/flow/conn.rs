@@ -40,6 +40,8 @@ mod f {
     /// A connecting socket answered a crossing SYN with its SYN-ACK (simultaneous
     /// open): Linux's tcp_send_synack counts that one in neither OutSegs nor RetransSegs.
     pub const SIMUL_SYNACK: u16 = 0x800;
+    /// `snd_una` holds an acknowledgment the peer sent.
+    pub const UNA_SET: u16 = 0x1000;
 }
 
 /// The state of side `x` of a connection picked up mid-stream, from what the
@@ -85,6 +87,9 @@ pub struct Endpoint {
     pub retransmits: u32,
     /// Capture time the current state was entered (TIME_WAIT: last re-armed).
     pub state_ts: u64,
+    /// Highest acknowledgment the peer sent (`rcv_nxt` of the peer moves on
+    /// receipt instead, since what a host receives is taken as delivered).
+    pub snd_una: u32,
 }
 
 impl Endpoint {
@@ -105,6 +110,27 @@ impl Endpoint {
         let span = self.snd_nxt.wrapping_sub(self.isn);
         let syn = !self.has(f::BASE_ONLY) as u32;
         Some(span.saturating_sub(syn + self.has(f::FIN_SENT) as u32))
+    }
+
+    /// Linux's Send-Q (`write_seq - snd_una`) as far as the wire shows it:
+    /// sequence space sent and not yet acknowledged, SYN and FIN one each.
+    /// Request sockets (SYN_RCVD) and TIME_WAIT report 0, as /proc/net/tcp
+    /// does; 0 too when the start of the space is unknown (mid-stream).
+    pub fn send_q(&self) -> u32 {
+        let base = if self.has(f::UNA_SET) {
+            self.snd_una
+        } else if self.has(f::ISN_SET) && !self.has(f::BASE_ONLY) {
+            self.isn
+        } else {
+            return 0;
+        };
+        let request_or_tw = matches!(self.state, TcpState::SynRcvd | TcpState::TimeWait);
+        // An ACK past what was seen sent: the capture missed segments.
+        if request_or_tw || !self.has(f::SEQ_SET) || after(base, self.snd_nxt) {
+            0
+        } else {
+            self.snd_nxt.wrapping_sub(base)
+        }
     }
 
     fn enter(&mut self, s: TcpState, now: u64) {
@@ -407,6 +433,10 @@ impl Conn {
             return;
         }
 
+        if ack && (!e.has(f::UNA_SET) || after(s.ack, e.snd_una)) {
+            e.snd_una = s.ack;
+            e.set(f::UNA_SET);
+        }
         let len = s.seq_len();
         let in_order = !e.has(f::RCV_SET) || !after(s.seq, e.rcv_nxt);
 

@@ -342,6 +342,7 @@ fn collect<K: FlowKey>(f: &Flow<K>, interest: &Interest, idle: Idle, out: &mut A
                 foreign_port: f.key.port(1 - side),
                 state: st,
                 midstream: f.conn.midstream(),
+                send_q: f.conn.ep[side].send_q(),
             });
         }
     }
