@@ -38,8 +38,8 @@ pub enum Layout {
                   2 bad arguments or unreadable files.\n\n\
                   Examples:\n  wirestat -r trace.pcap -an                      every host's connection table\n  \
                   wirestat -r trace.pcap --host 10.0.0.5 -a -s    one host's table, listeners and TCP statistics\n  \
-                  wirestat -r trace.pcap -tlpn                     listening sockets, Linux netstat's layout\n  \
-                  wirestat -r trace.pcap -an tcp port 443          only what a filter expression passes\n  \
+                  wirestat -r trace.pcap -tlpn                    listening sockets, Linux netstat's layout\n  \
+                  wirestat -r trace.pcap -an tcp port 443         only what a filter expression passes\n  \
                   wirestat -r a.pcap -r b.pcapng --format json    merged in time order, JSON lines"
 )]
 pub struct Args {
