@@ -35,7 +35,7 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
     for (i, a) in h.addrs.iter().enumerate() {
         write!(out, "{}\"{a}\"", if i > 0 { "," } else { "" })?;
     }
-    // `connections` and `tcp_stats` are always present; LISTEN rows only with -a.
+    // `connections` and `tcp_stats` are always present; LISTEN rows only with -a or -l.
     write!(out, "],\"time\":{},\"time_utc\":\"{}Z\"", seconds(health.snapshot_ns), utc(health.snapshot_ns, 'T'))?;
     out.write_all(b",\"connections\":[")?;
     let mut buf = [0u8; 56];

@@ -174,7 +174,8 @@ impl Line {
 }
 
 /// The host's table rows in netstat order (TCP before TCPv6, then by local
-/// address and port, then foreign), listeners included with `-a`.
+/// address and port, then foreign), listeners included with `-a`; with `-l`
+/// only the listeners.
 pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
     let listeners = o.all || o.listening;
     let rows = if o.listening { &[][..] } else { &h.rows[..] };
