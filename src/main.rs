@@ -48,10 +48,16 @@ fn main() -> ExitCode {
         // Whoever reads the output has what they wanted (`| head`): as in ripgrep.
         Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wirestat: {}", explain(&e, &args));
+            say(&explain(&e, &args));
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// One line on stderr. A stderr that is gone (`2>&1 | head`) is not worth
+/// a panic: the exit status still tells.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "wirestat: {line}");
 }
 
 /// Whether every capture was read to its end.
@@ -230,7 +236,7 @@ struct Shown {
 fn run(args: &Args) -> Result<Read, Error> {
     let plan = plan(args)?;
     for n in &plan.notes {
-        eprintln!("wirestat: {n}");
+        say(n);
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -241,20 +247,20 @@ fn run(args: &Args) -> Result<Read, Error> {
     })?;
     out.flush()?;
     for line in why_empty(&health, &shown, args, &plan) {
-        eprintln!("wirestat: {line}");
+        say(&line);
     }
     for line in view::text::health_lines(&health) {
-        eprintln!("wirestat: {line}");
+        say(&line);
     }
     if std::env::var_os("WIRESTAT_THREAD_TIMES").is_some() {
         // For profiling the pipeline: how the CPU time splits between reading and tracking.
         let w: Vec<String> = health.worker_cpu.iter().map(|c| format!("{c:.2}")).collect();
-        eprintln!(
-            "wirestat: cpu seconds: reader {:.2} (at the last snapshot), workers [{}]; tables {:.1} MiB allocated",
+        say(&format!(
+            "cpu seconds: reader {:.2} (at the last snapshot), workers [{}]; tables {:.1} MiB allocated",
             health.reader_cpu,
             w.join(", "),
             health.table_bytes as f64 / (1 << 20) as f64
-        );
+        ));
     }
     Ok(if health.read_errors.is_empty() { Read::Whole } else { Read::Partly })
 }

@@ -167,6 +167,16 @@ fn a_capture_cut_off_exits_1_with_its_views_printed() {
         assert!(out.contains("10.201.0.1:"), "{format}: the rows read before the cut: {out}");
         assert!(stderr_of(&o).contains("cut off"), "{}", stderr_of(&o));
     }
+    // stderr gone before wirestat reports the damage (`2>&1 | head`): no panic, the status still tells.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirestat"))
+        .args(["-r", p.to_str().unwrap(), "-an"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
     // Merged with a whole file: still read in part.
     let o = run_wirestat(&["-r", p.to_str().unwrap(), "-r", SYNTH, "-s"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr_of(&o));
