@@ -231,6 +231,8 @@ struct Shown {
     hosts: usize,
     /// --host addresses that took part in no TCP at all.
     absent: Vec<IpAddr>,
+    /// With --host: the table asked for (and nothing else) has no line.
+    empty_table: bool,
 }
 
 fn run(args: &Args) -> Result<Read, Error> {
@@ -292,6 +294,17 @@ fn why_empty(health: &Health, shown: &Shown, args: &Args, plan: &Plan) -> Vec<St
         .iter()
         .map(|a| format!("--host {a}: no TCP segment to or from this address in the capture"))
         .collect();
+    if !args.host.is_empty() && shown.empty_table && shown.absent.len() < args.host.len() {
+        out.push(if plan.opts.listening {
+            "no listening socket of the host seen (a listener shows once it answers a SYN)".into()
+        } else if plan.opts.all {
+            "the host has no connection or listening socket at the end of the capture (-s shows its TCP counters)"
+                .into()
+        } else {
+            "the host has no connection at the end of the capture (-a adds listening sockets, -s its TCP counters)"
+                .into()
+        });
+    }
     if args.host.is_empty() && shown.hosts == 0 {
         out.push(if plan.opts.listening {
             "no listening socket seen (a listener shows once it answers a SYN)".into()
@@ -335,6 +348,17 @@ fn print_views(out: &mut impl Write, store: &Store, health: &Health, args: &Args
             })
             .copied()
             .collect();
+        // From the store rather than the rendered lines: a big host's rows are not built twice.
+        let table_lines: usize = addrs
+            .iter()
+            .filter(|a| opts.admits(a.is_ipv6()))
+            .filter_map(|a| store.get(a))
+            .map(|v| {
+                let rows = if opts.listening { 0 } else { v.rows.len() };
+                rows + if opts.all || opts.listening { v.listen_ports.len() } else { 0 }
+            })
+            .sum();
+        shown.empty_table = opts.table && !opts.stats && table_lines == 0;
         vec![addrs]
     };
     shown.hosts = hosts.len();

@@ -566,6 +566,18 @@ fn no_host_to_show_says_why() {
     let o = run(&p, &["-n"]);
     assert_eq!(ok(&o).lines().filter(|l| l.starts_with("Host")).count(), 0);
     assert!(stderr_of(&o).contains("no host has a connection at the end of the capture (-a adds"), "{}", stderr_of(&o));
+    // The same with --host: the host's table is empty, and stderr says why.
+    let o = run(&p, &["--host", V4_SERVER_STR, "-n"]);
+    assert!(!ok(&o).contains("198.51.100.2:"));
+    assert_eq!(
+        stderr_of(&o),
+        "wirestat: the host has no connection at the end of the capture (-a adds listening sockets, -s its TCP \
+         counters)\n"
+    );
+    // With -s its counters are there to show: nothing to say.
+    let o = run(&p, &["--host", V4_SERVER_STR, "-n", "-s"]);
+    assert!(ok(&o).contains("Passive Opens                       = 1"));
+    assert!(stderr_of(&o).is_empty(), "{}", stderr_of(&o));
     // With -a the server's listener is there to show: nothing to say.
     let o = run(&p, &["-an"]);
     assert!(ok(&o).contains("Host 198.51.100.2"));
