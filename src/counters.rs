@@ -3,12 +3,13 @@
 //! JSON writer and the text writer cannot drift apart.
 
 /// Declares a struct of `u64` counters with, for each, its JSON key and its
-/// text label; generates `FIELDS`, `add` and `entries`.
+/// text label (and optionally a second label, Linux netstat's wording);
+/// generates `FIELDS`, `LINUX_LABELS`, `add` and `entries`.
 macro_rules! counter_group {
     (
         $(#[$m:meta])*
         pub struct $name:ident {
-            $( $(#[$fm:meta])* $field:ident: $key:literal, $label:literal; )*
+            $( $(#[$fm:meta])* $field:ident: $key:literal, $label:literal $(, $linux:literal)?; )*
         }
     ) => {
         $(#[$m])*
@@ -20,6 +21,10 @@ macro_rules! counter_group {
         impl $name {
             /// (JSON key, text label) of every counter, in declaration order.
             pub const FIELDS: &'static [(&'static str, &'static str)] = &[$(($key, $label)),*];
+
+            /// Linux netstat's label of every counter, where the group declares one.
+            #[allow(dead_code)]
+            pub const LINUX_LABELS: &'static [&'static str] = &[$($($linux,)?)*];
 
             pub fn add(&mut self, o: &Self) {
                 $( self.$field += o.$field; )*

@@ -197,15 +197,23 @@ impl Drop for Engine {
     }
 }
 
+/// How the reader loop reads, whatever the source.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reading {
+    /// Snapshot every this many nanoseconds of capture time (0: only at the end).
+    pub interval: u64,
+    /// Show a progress line on stderr (the caller checks it is a terminal).
+    pub progress: bool,
+    /// Stop after this many frames (tcpdump's `-c`).
+    pub count: Option<u64>,
+}
+
 /// A replay of capture files.
 #[derive(Clone, Debug)]
 pub struct Replay {
     pub files: Vec<PathBuf>,
     pub filter: Option<String>,
-    /// Snapshot every this many nanoseconds of capture time (0: only at the end).
-    pub interval: u64,
-    /// Show a progress line on stderr (the caller checks it is a terminal).
-    pub progress: bool,
+    pub reading: Reading,
 }
 
 /// Reads the files to the end, calling `on_snapshot` at every interval
@@ -224,16 +232,15 @@ pub fn replay(
         .enumerate()
         .map(|(i, p)| FileSource::open(p, r.filter.as_deref(), i as u32))
         .collect::<Result<Vec<_>, _>>()?;
-    run(Merged::new(files), r.interval, r.progress, cfg, on_snapshot)
+    run(Merged::new(files), &r.reading, cfg, on_snapshot)
 }
 
-/// The reader loop: reads `src` to its end, decodes each frame and hands it
-/// to the workers, calling `on_snapshot` at every `interval` boundary of
-/// capture time (0: never) and once at the end.
+/// The reader loop: reads `src` to its end (or `r.count` frames), decodes
+/// each frame and hands it to the workers, calling `on_snapshot` at every
+/// `r.interval` boundary of capture time (0: never) and once at the end.
 pub fn run<S: Source>(
     mut src: S,
-    interval: u64,
-    progress: bool,
+    r: &Reading,
     cfg: &Config,
     mut on_snapshot: impl FnMut(&Store, &Health, u64) -> Result<(), Error>,
 ) -> Result<Health, Error> {
@@ -242,9 +249,11 @@ pub fn run<S: Source>(
     let mut next_tick = 0u64;
     let mut last_ts = 0u64;
     let mut frame_no = 0u64;
+    let mut span: Option<(u64, u64)> = None;
 
     let mut s = Packet::default();
-    let mut progress = Progress::with(progress);
+    let mut progress = Progress::with(r.progress);
+    let interval = r.interval;
     loop {
         let decoded = match src.next() {
             Next::Frame(f) => {
@@ -274,7 +283,7 @@ pub fn run<S: Source>(
                 next_tick = s.ts - s.ts % interval + interval;
             }
             if s.ts >= next_tick {
-                let health = health(&decode, src.errors(), &engine.snapshot(next_tick).1, next_tick);
+                let health = health(&decode, src.errors(), &engine.snapshot(next_tick).1, next_tick, span);
                 on_snapshot(&engine.store, &health, next_tick)?;
                 // Intervals with no packets at all would repeat the same view:
                 // after a gap in the capture, carry on from the interval this packet opens.
@@ -282,22 +291,33 @@ pub fn run<S: Source>(
             }
         }
         last_ts = last_ts.max(s.ts);
+        span = Some(span.map_or((s.ts, s.ts), |(a, b)| (a.min(s.ts), b.max(s.ts))));
         match decoded {
             Ok(Kind::Tcp | Kind::IcmpError) => engine.push(&s),
             Ok(_) if cfg.all_packets => engine.push(&s),
             _ => {}
         }
+        if r.count.is_some_and(|c| s.frame >= c) {
+            break;
+        }
     }
     progress.finish();
     let (store, stats) = engine.finish(last_ts);
-    let h = health(&decode, src.errors(), &stats, last_ts);
+    let h = health(&decode, src.errors(), &stats, last_ts, span);
     on_snapshot(&store, &h, last_ts)?;
     Ok(h)
 }
 
-fn health(decode: &DecodeStats, read_errors: &[String], stats: &[ShardStats], at: u64) -> Health {
+fn health(
+    decode: &DecodeStats,
+    read_errors: &[String],
+    stats: &[ShardStats],
+    at: u64,
+    span: Option<(u64, u64)>,
+) -> Health {
     Health {
         snapshot_ns: at,
+        frame_span: span,
         decode: *decode,
         flows_tracked: stats.iter().map(|s| s.flows).sum(),
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),

@@ -10,14 +10,15 @@ counter_group! {
     /// The eight TCP figures of `netstat -s -p TCP`, per address family (RFC
     /// 1213 / RFC 4022 as Linux implements them).
     pub struct TcpCounters {
-        active_opens: "active_opens", "Active Opens";
-        passive_opens: "passive_opens", "Passive Opens";
-        failed_connection_attempts: "failed_connection_attempts", "Failed Connection Attempts";
-        reset_connections: "reset_connections", "Reset Connections";
-        current_connections: "current_connections", "Current Connections";
-        segments_received: "segments_received", "Segments Received";
-        segments_sent: "segments_sent", "Segments Sent";
-        segments_retransmitted: "segments_retransmitted", "Segments Retransmitted";
+        active_opens: "active_opens", "Active Opens", "active connection openings";
+        passive_opens: "passive_opens", "Passive Opens", "passive connection openings";
+        failed_connection_attempts: "failed_connection_attempts", "Failed Connection Attempts",
+            "failed connection attempts";
+        reset_connections: "reset_connections", "Reset Connections", "connection resets received";
+        current_connections: "current_connections", "Current Connections", "connections established";
+        segments_received: "segments_received", "Segments Received", "segments received";
+        segments_sent: "segments_sent", "Segments Sent", "segments sent out";
+        segments_retransmitted: "segments_retransmitted", "Segments Retransmitted", "segments retransmitted";
     }
 }
 
@@ -30,6 +31,8 @@ pub struct Row {
     pub state: TcpState,
     /// Picked up without its handshake.
     pub midstream: bool,
+    /// Sequence space the local side sent that the peer has not acknowledged (Linux's Send-Q).
+    pub send_q: u32,
 }
 
 /// Everything published about one address.
@@ -79,6 +82,8 @@ pub fn thread_cpu_seconds() -> f64 {
 pub struct Health {
     /// Capture time the views describe, nanoseconds since the epoch.
     pub snapshot_ns: u64,
+    /// Times of the earliest and latest frame read so far (nanoseconds); `None` before any.
+    pub frame_span: Option<(u64, u64)>,
     pub decode: crate::decode::DecodeStats,
     pub flows_tracked: u64,
     pub flows_evicted: u64,

@@ -20,6 +20,10 @@ const EXPECTED_DIFFERENCES: [(&str, u64, &str); 4] = [
     ("reassembly.pcap", 112, "5 frames' IP length runs past the frame: dropped like Zeek (truncated_IP_len) and Linux"),
 ];
 
+/// Traces libpcap cannot read to their end: wirestat exits 1 on them (the
+/// views of what was read are printed), and 0 on every other.
+const READ_IN_PART: [&str; 1] = ["ldap-gap-data-missing.pcapng"];
+
 fn corpus() -> Vec<(PathBuf, PathBuf)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/corpus");
     let mut out = Vec::new();
@@ -50,9 +54,13 @@ fn tshark_tcp_frames(tsv: &Path) -> u64 {
         .sum()
 }
 
-fn wirestat(args: &[&str]) -> (String, String, bool) {
-    let o = Command::new(env!("CARGO_BIN_EXE_wirestat")).args(args).output().unwrap();
-    (String::from_utf8(o.stdout).unwrap(), String::from_utf8(o.stderr).unwrap(), o.status.success())
+/// Runs wirestat on `pcap`: stdout, stderr, and whether it exited as it
+/// should (1 for the traces read in part, 0 for the rest).
+fn wirestat(pcap: &Path, args: &[&str]) -> (String, String, bool) {
+    let o = Command::new(env!("CARGO_BIN_EXE_wirestat")).arg("-r").arg(pcap).args(args).output().unwrap();
+    let in_part = READ_IN_PART.iter().any(|n| pcap.ends_with(n));
+    let ok = o.status.code() == Some(if in_part { 1 } else { 0 });
+    (String::from_utf8(o.stdout).unwrap(), String::from_utf8(o.stderr).unwrap(), ok)
 }
 
 #[test]
@@ -63,7 +71,7 @@ fn every_tcp_frame_tshark_sees_is_decoded() {
     for (pcap, tsv) in &traces {
         let name = pcap.file_name().unwrap().to_str().unwrap();
         // A host absent from every trace: exactly one view, carrying the capture's health.
-        let (out, err, ok) = wirestat(&["-r", pcap.to_str().unwrap(), "--host", "192.0.2.254", "--format", "json"]);
+        let (out, err, ok) = wirestat(pcap, &["--host", "192.0.2.254", "--format", "json"]);
         assert!(ok, "{name}: {err}");
         let v: Value = serde_json::from_str(out.trim()).unwrap();
         let got = v["capture"]["tcp_segments"].as_u64().unwrap();
@@ -82,7 +90,7 @@ fn every_trace_gives_the_same_views_with_1_and_3_workers() {
     for (pcap, _) in corpus() {
         let p = pcap.to_str().unwrap();
         let run = |w: &str| {
-            let (out, err, ok) = wirestat(&["-r", p, "-a", "-n", "-s", "--format", "json", "--workers", w]);
+            let (out, err, ok) = wirestat(&pcap, &["-a", "-n", "-s", "--format", "json", "--workers", w]);
             assert!(ok && !err.contains("panicked"), "{p}: {err}");
             // The health figures name the workers' own bookkeeping; the views must agree.
             out.lines().map(|l| l.split(",\"capture\"").next().unwrap().to_string()).collect::<Vec<_>>()

@@ -9,10 +9,12 @@
 
 use super::Interest;
 use crate::addr::{AddrMap, AddrSet, FlowKey};
+use crate::decode::{Packet, flag};
 use crate::flow::Conn;
 use crate::flow::events::{Event, Events, SegEvents};
 use crate::flow::table::Flow;
 use crate::report::{AddrView, Row, Store, TcpCounters};
+use crate::seq::after;
 use std::net::IpAddr;
 
 /// Without `--host`, at most this many forgotten addresses keep counters (and
@@ -20,20 +22,35 @@ use std::net::IpAddr;
 /// sources cannot grow memory without bound.
 const ACC_CAP: usize = 1 << 20;
 
-/// What one endpoint of a connection adds to its host's TCP MIB (16 bytes).
+/// What one endpoint of a connection adds to its host's TCP MIB, and what
+/// its peer has acknowledged (for Send-Q). Packed into 16 bytes, so that with
+/// the state machine an IPv4 connection stays within 128 bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EpCounts {
     /// Every segment it sent, retransmissions included: the peer's Segments Received.
     pub segs: u32,
-    /// Segments Sent as Linux counts them (OutSegs).
-    pub out: u32,
-    /// Segments Retransmitted (RetransSegs).
+    /// Segments Retransmitted (RetransSegs): resent sequence space, except a
+    /// simultaneous open's first SYN-ACK.
     pub retrans: u32,
-    pub active_opens: u8,
-    pub passive_opens: u8,
-    pub attempt_fails: u8,
-    pub estab_resets: u8,
+    /// The highest acknowledgment its peer sent (valid with `UNA_SET`).
+    una: u32,
+    /// Active opens, passive opens, failed attempts and resets, 4 bits each
+    /// (saturating at 15: one connection's endpoint sees each once or twice).
+    opens: u16,
+    /// Of the retransmissions, a request socket's SYN-ACKs: Linux counts them in OutSegs too.
+    synack_resent: u8,
+    flags: u8,
 }
+
+/// `EpCounts::flags` bits.
+const SIMUL_SYNACK: u8 = 1;
+const UNA_SET: u8 = 2;
+
+/// Nibbles of `EpCounts::opens`.
+const ACTIVE: u32 = 0;
+const PASSIVE: u32 = 4;
+const FAILS: u32 = 8;
+const RESETS: u32 = 12;
 
 impl EpCounts {
     #[inline]
@@ -41,11 +58,49 @@ impl EpCounts {
         if ev.is_empty() {
             return;
         }
-        let bump = |n: &mut u8, e: Event| *n = n.saturating_add(ev.has(e) as u8);
-        bump(&mut self.active_opens, Event::ActiveOpen);
-        bump(&mut self.passive_opens, Event::PassiveOpen);
-        bump(&mut self.attempt_fails, Event::AttemptFailed);
-        bump(&mut self.estab_resets, Event::EstabReset);
+        for (e, at) in [
+            (Event::ActiveOpen, ACTIVE),
+            (Event::PassiveOpen, PASSIVE),
+            (Event::AttemptFailed, FAILS),
+            (Event::EstabReset, RESETS),
+        ] {
+            if ev.has(e) && self.nibble(at) < 15 {
+                self.opens += 1 << at;
+            }
+        }
+    }
+
+    fn nibble(&self, at: u32) -> u64 {
+        (self.opens >> at & 0xf) as u64
+    }
+
+    pub fn active_opens(&self) -> u64 {
+        self.nibble(ACTIVE)
+    }
+
+    pub fn passive_opens(&self) -> u64 {
+        self.nibble(PASSIVE)
+    }
+
+    pub fn attempt_fails(&self) -> u64 {
+        self.nibble(FAILS)
+    }
+
+    pub fn estab_resets(&self) -> u64 {
+        self.nibble(RESETS)
+    }
+
+    /// Segments Sent as Linux counts them (OutSegs): everything that is not a
+    /// retransmission, plus every SYN-ACK resent; a simultaneous open's first
+    /// SYN-ACK is in neither.
+    pub fn out(&self) -> u64 {
+        let simul = (self.flags & SIMUL_SYNACK != 0) as u64;
+        self.segs as u64 - (self.retrans as u64 - self.synack_resent as u64) - simul
+    }
+
+    /// The highest acknowledgment its peer sent, if any.
+    pub fn acked(&self) -> Option<u32> {
+        (self.flags & UNA_SET != 0).then_some(self.una)
     }
 }
 
@@ -56,22 +111,27 @@ pub struct MibFlow {
 }
 
 impl MibFlow {
-    /// Counts a segment side `d` sent, and what it did to both sides.
+    /// Counts a segment `p` that side `d` sent, and what it did to both sides.
     #[inline]
-    pub fn segment(&mut self, d: usize, ev: &SegEvents) {
+    pub fn segment(&mut self, d: usize, p: &Packet, ev: &SegEvents) {
         let s = &mut self.ep[d];
         s.segs += 1;
         let e = ev.sender;
-        if !e.has(Event::Retransmit) {
-            s.out += 1;
-        } else {
-            // A simultaneous open's first SYN-ACK is counted nowhere; a request
-            // socket's resent SYN-ACK counts in both (Linux counts every SYN-ACK sent).
-            s.retrans += !e.has(Event::SimulSynAck) as u32;
-            s.out += e.has(Event::SynAckResent) as u32;
+        if e.has(Event::Retransmit) {
+            if e.has(Event::SimulSynAck) {
+                s.flags |= SIMUL_SYNACK;
+            } else {
+                s.retrans += 1;
+            }
+            s.synack_resent = s.synack_resent.saturating_add(e.has(Event::SynAckResent) as u8);
         }
         s.count(e);
-        self.ep[1 - d].count(ev.receiver);
+        let r = &mut self.ep[1 - d];
+        r.count(ev.receiver);
+        if p.has(flag::ACK) && !p.has(flag::RST) && (r.flags & UNA_SET == 0 || after(p.ack, r.una)) {
+            r.una = p.ack;
+            r.flags |= UNA_SET;
+        }
     }
 
     /// Counts what a timer or an ICMP error did to side `side`.
@@ -86,19 +146,27 @@ impl MibFlow {
         self.ep[d].segs >= 1 << 31
     }
 
+    /// Zeroes the counts (once they went to the host totals), keeping what
+    /// the peers acknowledged.
+    pub fn clear_counts(&mut self) {
+        for e in &mut self.ep {
+            *e = EpCounts { una: e.una, flags: e.flags & UNA_SET, ..EpCounts::default() };
+        }
+    }
+
     /// What side `side` contributes to its host's counters; the gauge
     /// (current connections) only while the connection is `live`.
     pub fn counters(&self, conn: &Conn, side: usize, live: bool) -> TcpCounters {
         let e = &self.ep[side];
         TcpCounters {
-            active_opens: e.active_opens as u64,
-            passive_opens: e.passive_opens as u64,
-            failed_connection_attempts: e.attempt_fails as u64,
-            reset_connections: e.estab_resets as u64,
+            active_opens: e.active_opens(),
+            passive_opens: e.passive_opens(),
+            failed_connection_attempts: e.attempt_fails(),
+            reset_connections: e.estab_resets(),
             current_connections: (live && conn.ep[side].state.is_current()) as u64,
             // Every segment the peer sent reaches this host's stack (InSegs).
             segments_received: self.ep[1 - side].segs as u64,
-            segments_sent: e.out as u64,
+            segments_sent: e.out(),
             segments_retransmitted: e.retrans as u64,
         }
     }
@@ -187,6 +255,7 @@ impl Netstat {
                     foreign_port: f.key.port(1 - side),
                     state: st,
                     midstream: f.conn.midstream(),
+                    send_q: f.conn.ep[side].send_q(f.mib.ep[side].acked()),
                 });
             }
         }

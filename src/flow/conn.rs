@@ -108,6 +108,26 @@ impl Endpoint {
         self.state_ts = now;
     }
 
+    /// Linux's Send-Q (`write_seq - snd_una`) as far as the wire shows it:
+    /// sequence space sent and not yet acknowledged (`acked`: the peer's
+    /// highest ACK), SYN and FIN one each. Request sockets (SYN_RCVD) and
+    /// TIME_WAIT report 0, as /proc/net/tcp does; 0 too when the start of the
+    /// space is unknown (mid-stream, nothing acknowledged yet).
+    pub fn send_q(&self, acked: Option<u32>) -> u32 {
+        let base = match acked {
+            Some(a) => a,
+            None if self.has(f::ISN_SET) && !self.has(f::BASE_ONLY) => self.isn,
+            None => return 0,
+        };
+        let request_or_tw = matches!(self.state, TcpState::SynRcvd | TcpState::TimeWait);
+        // An ACK past what was seen sent: the capture missed segments.
+        if request_or_tw || !self.has(f::SEQ_SET) || after(base, self.snd_nxt) {
+            0
+        } else {
+            self.snd_nxt.wrapping_sub(base)
+        }
+    }
+
     /// Whether the peer has acknowledged everything this endpoint sent, FIN included.
     fn fin_acked_by(&self, ack: u32) -> bool {
         self.has(f::FIN_SENT) && !before(ack, self.snd_nxt)

@@ -166,7 +166,7 @@ impl Wire {
         assert_eq!(s.kind, Kind::Tcp);
         let d = seg.side();
         let ev = self.conn.get_or_insert_with(|| Conn::first(&s)).segment(d, &s, s.ts);
-        self.mib.segment(d, &ev);
+        self.mib.segment(d, &s, &ev);
         ev
     }
 
@@ -207,7 +207,13 @@ const PASSIVE: Mib = Mib { passive: 1, ..NONE };
 
 impl Mib {
     fn of(e: &EpCounts) -> Mib {
-        Mib { active: e.active_opens, passive: e.passive_opens, fails: e.attempt_fails, resets: e.estab_resets }
+        let n = |v: u64| v as u8;
+        Mib {
+            active: n(e.active_opens()),
+            passive: n(e.passive_opens()),
+            fails: n(e.attempt_fails()),
+            resets: n(e.estab_resets()),
+        }
     }
 }
 
@@ -222,7 +228,7 @@ struct Tx {
 
 impl Tx {
     fn of(e: &EpCounts) -> Tx {
-        Tx { segs: e.segs, rexmits: e.retrans, out: e.out }
+        Tx { segs: e.segs, rexmits: e.retrans, out: e.out() as u32 }
     }
 }
 
@@ -1528,7 +1534,7 @@ fn retransmitted_syn_after_time_wait_is_not_a_new_connection() {
     process(&mut sh, &[t.c().syn().seq(ISN_C).at(ms(100))]);
     let (conn, mib, _) = sh.conn(t.client, t.cport, t.server, t.sport).unwrap();
     assert_eq!((conn.ep[C].state, conn.ep[S].state), (TimeWait, Closed));
-    assert_eq!(mib.ep[C].active_opens, 1);
+    assert_eq!(mib.ep[C].active_opens(), 1);
     assert_eq!(mib.ep[C].retrans, 1);
 }
 

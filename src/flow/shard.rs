@@ -320,7 +320,7 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     }
     let before = before.unwrap_or_else(|| super::expiry::timed(&flow.conn));
     let ev = flow.conn.segment(d, p, now);
-    flow.mib.segment(d, &ev);
+    flow.mib.segment(d, p, &ev);
     flow.last_ts = now;
     if ev.sender.has(Event::Listener) {
         ctx.netstat.listener(flow.key.ip(d), flow.key.port(d));
@@ -331,7 +331,7 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     if flow.mib.near_wrap(d) {
         // Long before a u32 count wraps, hand the counts to the host totals.
         ctx.netstat.retire(flow);
-        flow.mib = MibFlow::default();
+        flow.mib.clear_counts();
     }
     ctx.arm(t, slot, before, restarted, now);
 }

@@ -3,7 +3,7 @@
 //! by row; every string in it is an address, a state or a fixed key, none of
 //! which needs escaping except read errors.
 
-use super::{Proto, ViewOpts, lines};
+use super::{ViewOpts, lines, utc};
 use crate::report::TcpCounters;
 use crate::report::{Health, HostView};
 use std::io::{self, Write};
@@ -11,6 +11,16 @@ use std::io::{self, Write};
 /// Capture time as seconds with microseconds, like tcpdump's timestamps.
 pub fn seconds(ns: u64) -> String {
     format!("{}.{:06}", ns / 1_000_000_000, ns % 1_000_000_000 / 1000)
+}
+
+/// The time of the first or last frame read (`pick`), as seconds or as an
+/// ISO 8601 string; `null` when no frame was read.
+fn span_time(health: &Health, pick: fn((u64, u64)) -> u64, iso: bool) -> String {
+    match health.frame_span.map(pick) {
+        None => "null".into(),
+        Some(ns) if iso => format!("\"{}Z\"", utc(ns, 'T')),
+        Some(ns) => seconds(ns),
+    }
 }
 
 fn counters(out: &mut dyn Write, c: &TcpCounters) -> io::Result<()> {
@@ -26,8 +36,8 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
     for (i, a) in h.addrs.iter().enumerate() {
         write!(out, "{}\"{a}\"", if i > 0 { "," } else { "" })?;
     }
-    // `connections` and `tcp_stats` are always present; LISTEN rows only with -a.
-    write!(out, "],\"time\":{}", seconds(health.snapshot_ns))?;
+    // `connections` and `tcp_stats` are always present; LISTEN rows only with -a or -l.
+    write!(out, "],\"time\":{},\"time_utc\":\"{}Z\"", seconds(health.snapshot_ns), utc(health.snapshot_ns, 'T'))?;
     out.write_all(b",\"connections\":[")?;
     let mut buf = [0u8; 56];
     for (i, l) in lines(h, o).iter().enumerate() {
@@ -44,12 +54,12 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
     }
     out.write_all(b"],\"tcp_stats\":{")?;
     let mut sep = "";
-    if Proto::admits(o.proto, false) {
+    if o.admits(false) {
         out.write_all(b"\"ipv4\":")?;
         counters(out, &h.tcp_v4)?;
         sep = ",";
     }
-    if Proto::admits(o.proto, true) {
+    if o.admits(true) {
         write!(out, "{sep}\"ipv6\":")?;
         counters(out, &h.tcp_v6)?;
     }
@@ -60,12 +70,17 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
     write!(
         out,
         "\"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"host_entries_dropped\":{},\
-         \"read_errors\":{}}}}}",
+         \"read_errors\":{},\"first_frame_time\":{},\"last_frame_time\":{},\"first_frame_time_utc\":{},\
+         \"last_frame_time_utc\":{}}}}}",
         health.flows_tracked,
         health.flows_evicted,
         health.flows_idle_expired,
         health.host_entries_dropped,
-        serde_json::Value::from(health.read_errors.clone())
+        serde_json::Value::from(health.read_errors.clone()),
+        span_time(health, |(first, _)| first, false),
+        span_time(health, |(_, last)| last, false),
+        span_time(health, |(first, _)| first, true),
+        span_time(health, |(_, last)| last, true),
     )?;
     out.write_all(b"\n")
 }

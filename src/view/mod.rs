@@ -46,6 +46,50 @@ pub struct ViewOpts {
     /// `-s`: protocol statistics.
     pub stats: bool,
     pub proto: Option<Proto>,
+    /// `-l`: listening sockets only.
+    pub listening: bool,
+    /// `-u` without `-t`: only UDP was asked for, which is not tracked, so no TCP is shown.
+    pub no_tcp: bool,
+    /// Text in Linux netstat's layout rather than Windows'.
+    pub linux: bool,
+    /// Linux's `-p`: a PID/Program name column (always `-`: the wire does not carry it).
+    pub program: bool,
+}
+
+impl ViewOpts {
+    /// Whether TCP of this family is shown.
+    pub fn admits(&self, v6: bool) -> bool {
+        !self.no_tcp && Proto::admits(self.proto, v6)
+    }
+}
+
+/// Capture time `ns` (nanoseconds since the epoch) as a UTC date and time to
+/// the microsecond, `2026-11-24 20:02:41.107788` (`sep` between date and
+/// time: ' ' for text, 'T' for ISO 8601).
+pub fn utc(ns: u64, sep: char) -> String {
+    let secs = ns / 1_000_000_000;
+    let (y, m, d) = civil_from_days(secs / 86_400);
+    let t = secs % 86_400;
+    let us = ns % 1_000_000_000 / 1000;
+    format!("{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{:02}.{us:06}", t / 3600, t / 60 % 60, t % 60)
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01.
+/// Counted from 0000-03-01 instead, a 400-year era always has 146097 days
+/// and the leap day falls at the end of each counted year.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    const DAYS_0000_03_01_TO_1970: u64 = 719_468;
+    let z = days + DAYS_0000_03_01_TO_1970;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    // Year of the era: 365 days a year, minus the leap days gone by.
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    // Months from March have lengths 31,30,31,30,31 repeating: 153 days per 5 months.
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = era * 400 + yoe + (month <= 2) as u64;
+    (year, month, day)
 }
 
 /// `addr:port` as netstat prints it, IPv6 in brackets; formats without allocating.
@@ -116,6 +160,7 @@ pub struct Line {
     pub foreign: Ep,
     pub state: TcpState,
     pub midstream: bool,
+    pub send_q: u32,
 }
 
 impl Line {
@@ -129,22 +174,32 @@ impl Line {
 }
 
 /// The host's table rows in netstat order (TCP before TCPv6, then by local
-/// address and port, then foreign), listeners included with `-a`.
+/// address and port, then foreign), listeners included with `-a`; with `-l`
+/// only the listeners.
 pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
-    let mut out: Vec<Line> = Vec::with_capacity(h.rows.len() + if o.all { h.listeners.len() } else { 0 });
-    if o.all {
+    let listeners = o.all || o.listening;
+    let rows = if o.listening { &[][..] } else { &h.rows[..] };
+    let mut out: Vec<Line> = Vec::with_capacity(rows.len() + if listeners { h.listeners.len() } else { 0 });
+    if listeners {
         for &(a, p) in &h.listeners {
             let any = if a.is_ipv6() { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
-            out.push(Line { local: Ep(a, p), foreign: Ep(any, 0), state: TcpState::Listen, midstream: false });
+            out.push(Line {
+                local: Ep(a, p),
+                foreign: Ep(any, 0),
+                state: TcpState::Listen,
+                midstream: false,
+                send_q: 0,
+            });
         }
     }
-    out.extend(h.rows.iter().map(|&(a, r)| Line {
+    out.extend(rows.iter().map(|&(a, r)| Line {
         local: Ep(a, r.local_port),
         foreign: Ep(r.foreign, r.foreign_port),
         state: r.state,
         midstream: r.midstream,
+        send_q: r.send_q,
     }));
-    out.retain(|l| Proto::admits(o.proto, l.v6()));
+    out.retain(|l| o.admits(l.v6()));
     // A busy server has hundreds of thousands of rows, sorted on one thread
     // after the replay, in place, on integer keys (IpAddr compares slowly).
     out.sort_unstable_by_key(|l| (l.v6(), bits(l.local.0), l.local.1, bits(l.foreign.0), l.foreign.1));
@@ -173,6 +228,7 @@ mod tests {
             foreign_port: fp,
             state: TcpState::Established,
             midstream: false,
+            send_q: 0,
         };
         let h = HostView {
             addrs: vec![b4, a4, a6],
@@ -189,7 +245,7 @@ mod tests {
             tcp_v4: Default::default(),
             tcp_v6: Default::default(),
         };
-        let o = ViewOpts { table: true, all: true, stats: false, proto: None };
+        let o = ViewOpts { table: true, all: true, ..Default::default() };
         let got: Vec<String> = lines(&h, &o).iter().map(|l| format!("{} {}", l.local, l.foreign)).collect();
         assert_eq!(
             got,
@@ -206,6 +262,33 @@ mod tests {
                 "[fd00::1]:443 [fd00::9]:5000",
             ]
         );
+    }
+
+    #[test]
+    fn utc_dates() {
+        let s = |secs: u64, us: u64| utc(secs * 1_000_000_000 + us * 1000 + 999, ' ');
+        assert_eq!(s(0, 0), "1970-01-01 00:00:00.000000");
+        assert_eq!(s(951_782_400, 1), "2000-02-29 00:00:00.000001");
+        assert_eq!(s(951_868_799, 999_999), "2000-02-29 23:59:59.999999");
+        assert_eq!(s(1_709_251_199, 0), "2024-02-29 23:59:59.000000");
+        assert_eq!(s(4_107_542_400, 0), "2100-03-01 00:00:00.000000");
+        assert_eq!(s(1_795_550_561, 107_788), "2026-11-24 20:02:41.107788");
+        assert_eq!(s(u32::MAX as u64, 0), "2106-02-07 06:28:15.000000");
+        assert_eq!(utc(86_399_000_000_000, 'T'), "1970-01-01T23:59:59.000000");
+        // Every day of 1970..2110 against a plain day-by-day count.
+        let mut ymd = (1970u64, 1u64, 1u64);
+        for day in 0..51_500u64 {
+            assert_eq!(civil_from_days(day), ymd, "day {day}");
+            let leap = ymd.0.is_multiple_of(4) && (!ymd.0.is_multiple_of(100) || ymd.0.is_multiple_of(400));
+            let len = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][ymd.1 as usize - 1];
+            ymd = if ymd.2 < len {
+                (ymd.0, ymd.1, ymd.2 + 1)
+            } else if ymd.1 < 12 {
+                (ymd.0, ymd.1 + 1, 1)
+            } else {
+                (ymd.0 + 1, 1, 1)
+            };
+        }
     }
 
     #[test]

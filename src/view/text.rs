@@ -1,8 +1,10 @@
-//! Windows netstat's text layout: `Active Connections` and
-//! `TCP Statistics for IPv4/IPv6`.
+//! Text views: Windows netstat's layout (`Active Connections`, `TCP
+//! Statistics for IPv4/IPv6`) by default, or Linux netstat's (`Active Internet
+//! connections` with Recv-Q and Send-Q, `Tcp:` statistics).
 
-use super::{Proto, ViewOpts, lines};
+use super::{Line, ViewOpts, lines, utc};
 use crate::decode::DecodeStats;
+use crate::flow::TcpState;
 use crate::report::TcpCounters;
 use crate::report::{Health, HostView};
 use std::io::{self, Write};
@@ -13,31 +15,155 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, header: bool) -> i
         writeln!(out, "\nHost {}", names.join(", "))?;
     }
     if o.table {
-        out.write_all(b"\nActive Connections\n\n  Proto  Local Address          Foreign Address        State\n")?;
-        let mut buf = [0u8; 56];
-        let mut row: Vec<u8> = Vec::with_capacity(160);
-        for l in lines(h, o) {
-            // Columns as Windows netstat pads them, assembled by hand: this loop
-            // runs once per row of a busy server, after the replay, on one thread.
-            row.clear();
-            row.extend_from_slice(b"  ");
-            pad(&mut row, l.proto(), 7);
-            pad(&mut row, l.local.render(&mut buf), 23);
-            pad(&mut row, l.foreign.render(&mut buf), 23);
-            row.extend_from_slice(l.state.name().as_bytes());
-            row.push(b'\n');
-            out.write_all(&row)?;
-        }
+        table(out, &lines(h, o), o)?;
     }
     if o.stats {
-        if Proto::admits(o.proto, false) {
-            stats_block(out, "IPv4", &h.tcp_v4)?;
-        }
-        if Proto::admits(o.proto, true) {
-            stats_block(out, "IPv6", &h.tcp_v6)?;
+        if o.linux {
+            linux_stats(out, h, o)?;
+        } else {
+            if o.admits(false) {
+                stats_block(out, "IPv4", &h.tcp_v4)?;
+            }
+            if o.admits(true) {
+                stats_block(out, "IPv6", &h.tcp_v6)?;
+            }
         }
     }
     Ok(())
+}
+
+/// Windows netstat pads both address columns to 23; Linux's to 23 plus one space.
+const ADDR_WIDTH: usize = 23;
+
+fn table(out: &mut dyn Write, lines: &[Line], o: &ViewOpts) -> io::Result<()> {
+    let mut buf = [0u8; 56];
+    // An IPv6 address can outgrow the column: widen it for the whole table so
+    // the columns stay aligned. Only IPv6 can (an IPv4 endpoint is at most
+    // 21 characters), so only those are measured.
+    let (mut wl, mut wf) = (ADDR_WIDTH, ADDR_WIDTH);
+    for l in lines.iter().filter(|l| l.v6()) {
+        wl = wl.max(l.local.render(&mut buf).len() + 1);
+        wf = wf.max(l.foreign.render(&mut buf).len() + 1);
+    }
+    let mut row: Vec<u8> = Vec::with_capacity(160);
+    if o.linux {
+        let title = if o.listening {
+            "only servers"
+        } else if o.all {
+            "servers and established"
+        } else {
+            "w/o servers"
+        };
+        // Linux leaves a space after the padded column as well.
+        let (wl, wf) = (wl + 1, wf + 1);
+        row.extend_from_slice(format!("\nActive Internet connections ({title})\nProto Recv-Q Send-Q ").as_bytes());
+        pad(&mut row, "Local Address", wl);
+        pad(&mut row, "Foreign Address", wf);
+        if o.program {
+            pad(&mut row, "State", 12);
+            row.extend_from_slice(b"PID/Program name");
+        } else {
+            row.extend_from_slice(b"State");
+        }
+        row.push(b'\n');
+        out.write_all(&row)?;
+        for l in lines {
+            row.clear();
+            let proto = if l.v6() { "tcp6" } else { "tcp" };
+            // Recv-Q is what the host's kernel holds unread: not on the wire.
+            row.extend_from_slice(format!("{proto:<4}       - {:>6} ", l.send_q).as_bytes());
+            pad(&mut row, l.local.render(&mut buf), wl);
+            if l.state == TcpState::Listen {
+                pad(&mut row, if l.v6() { "[::]:*" } else { "0.0.0.0:*" }, wf);
+            } else {
+                pad(&mut row, l.foreign.render(&mut buf), wf);
+            }
+            if o.program {
+                pad(&mut row, linux_state(l.state), 12);
+                row.push(b'-');
+            } else {
+                row.extend_from_slice(linux_state(l.state).as_bytes());
+            }
+            row.push(b'\n');
+            out.write_all(&row)?;
+        }
+        return Ok(());
+    }
+    row.extend_from_slice(b"\nActive Connections\n\n  Proto  ");
+    pad(&mut row, "Local Address", wl);
+    pad(&mut row, "Foreign Address", wf);
+    row.extend_from_slice(b"State\n");
+    out.write_all(&row)?;
+    for l in lines {
+        // Columns as Windows netstat pads them, assembled by hand: this loop
+        // runs once per row of a busy server, after the replay, on one thread.
+        row.clear();
+        row.extend_from_slice(b"  ");
+        pad(&mut row, l.proto(), 7);
+        pad(&mut row, l.local.render(&mut buf), wl);
+        pad(&mut row, l.foreign.render(&mut buf), wf);
+        row.extend_from_slice(l.state.name().as_bytes());
+        row.push(b'\n');
+        out.write_all(&row)?;
+    }
+    Ok(())
+}
+
+/// The state names Linux netstat prints (`/proc/net/tcp`'s states as net-tools spells them).
+fn linux_state(s: TcpState) -> &'static str {
+    match s {
+        TcpState::SynRcvd => "SYN_RECV",
+        TcpState::FinWait1 => "FIN_WAIT1",
+        TcpState::FinWait2 => "FIN_WAIT2",
+        TcpState::Closed => "CLOSE",
+        other => other.name(),
+    }
+}
+
+/// What the Linux layout's columns mean, once after the tables of a snapshot.
+pub fn linux_footnote(out: &mut dyn Write, program: bool) -> io::Result<()> {
+    out.write_all(
+        b"\nRecv-Q  -: not on the wire (what the host received and its application has not read yet)\n\
+          Send-Q  sent and not yet acknowledged at that time, SYN and FIN one each as Linux counts them;\n        \
+          data the host's kernel had not sent yet is not on the wire\n",
+    )?;
+    if program {
+        out.write_all(b"PID/Program name  -: no packet carries the process that owns a socket\n")?;
+    }
+    Ok(())
+}
+
+/// `netstat -s` on Linux: one `Tcp:` block, IPv4 and IPv6 counted together
+/// as the kernel's Tcp MIB does (only the family `-p` names, if given).
+fn linux_stats(out: &mut dyn Write, h: &HostView, o: &ViewOpts) -> io::Result<()> {
+    let mut c = TcpCounters::default();
+    if o.admits(false) {
+        c.add(&h.tcp_v4);
+    }
+    if o.admits(true) {
+        c.add(&h.tcp_v6);
+    }
+    out.write_all(b"\nTcp:\n")?;
+    for ((_, _, v), what) in c.entries().zip(TcpCounters::LINUX_LABELS) {
+        writeln!(out, "    {v} {what}")?;
+    }
+    Ok(())
+}
+
+/// The capture time a snapshot describes, and the times of the frames read,
+/// in UTC: the first lines of each text snapshot.
+pub fn time_lines(out: &mut dyn Write, health: &Health) -> io::Result<()> {
+    match health.frame_span {
+        None => writeln!(out, "\nCapture time   none: no frames read"),
+        Some((first, last)) => writeln!(
+            out,
+            "\nCapture time   {} UTC\nFrames read    {}, from {} UTC to {} UTC",
+            utc(health.snapshot_ns, ' '),
+            health.decode.frames,
+            utc(first, ' '),
+            utc(last, ' ')
+        ),
+    }
 }
 
 /// Appends `s` left-aligned in `width` columns, always followed by at least one space.
