@@ -4,12 +4,15 @@
 //! tests do not collide: [`tmp`] (per-test temp dirs), [`pcapfile`] (writing
 //! classic pcap and pcapng files by hand, well-formed or not), [`craft`]
 //! (crafting frames: TCP conversations, link layers, tunnels, ICMP errors),
-//! and [`cli`] (running the `wirestat` binary).
+//! [`cli`] (running the `wirestat` binary), and [`netns`] (two network
+//! namespaces and a veth pair, for tests against a real kernel; root only).
 //!
 //! Crafted packets use only documentation addresses (192.0.2.0/24,
 //! 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
 
 #![allow(dead_code)]
+
+pub mod netns;
 
 /// Per-test temporary directories under `std::env::temp_dir()`.
 pub mod tmp {
