@@ -195,6 +195,7 @@ pub fn decode(linktype: i32, data: &[u8], out: &mut Packet) -> Result<Kind, Skip
     r
 }
 
+#[inline]
 fn link_layer(linktype: i32, data: &[u8], out: &mut Packet) -> Result<Kind, Skip> {
     // NFLOG's record length is the message's, whose payload the logging rule's
     // copy range may have cut: how much is missing is unknown there.
@@ -376,18 +377,22 @@ fn ipv4<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
     out.dst = [0; 16];
     out.src[..4].copy_from_slice(&h.source());
     out.dst[..4].copy_from_slice(&h.destination());
-    out.ttl = h.ttl();
+    // Identification, flags and fragment offset straight from the fixed header
+    // (the slice checked it is there): one load for the three.
+    let b = h.slice();
+    let frag = u16::from_be_bytes([b[6], b[7]]);
+    out.ttl = b[8];
     out.ip_len = total as u32;
-    out.ip_id = h.identification() as u32;
-    out.dont_fragment = h.dont_fragment();
-    out.more_fragments = h.more_fragments();
-    out.frag_offset = h.fragments_offset().value();
+    out.ip_id = u16::from_be_bytes([b[4], b[5]]) as u32;
+    out.dont_fragment = frag & 0x4000 != 0;
+    out.more_fragments = frag & 0x2000 != 0;
+    out.frag_offset = frag & 0x1fff;
     let end = total.min(data.len());
     Ok(IpPayload {
-        proto: h.protocol(),
+        proto: IpNumber(b[9]),
         bytes: &data[hl..end.max(hl)],
         len: (total - hl) as u32,
-        fragment: h.is_fragmenting_payload(),
+        fragment: frag & 0x3fff != 0,
     })
 }
 
@@ -423,6 +428,7 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
     Ok(IpPayload { proto: next, bytes: rest, len: plen.saturating_sub(ext_len) as u32, fragment })
 }
 
+#[inline]
 fn tcp(bytes: &[u8], ip_payload_len: u32, out: &mut Packet) -> Result<Kind, Skip> {
     // Read by hand: the fixed header says all that is tracked, and it is there
     // even when a short snaplen cut the options.

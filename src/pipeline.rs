@@ -249,7 +249,10 @@ pub fn run<S: Source>(
     let mut next_tick = 0u64;
     let mut last_ts = 0u64;
     let mut frame_no = 0u64;
-    let mut span: Option<(u64, u64)> = None;
+    // The earliest frame time (the latest is `last_ts`): frames may be out of order.
+    let mut first_ts = u64::MAX;
+    let last_frame = r.count.unwrap_or(u64::MAX);
+    let span = |first: u64, last: u64| (first != u64::MAX).then_some((first, last));
 
     let mut s = Packet::default();
     let mut progress = Progress::with(r.progress);
@@ -283,7 +286,8 @@ pub fn run<S: Source>(
                 next_tick = s.ts - s.ts % interval + interval;
             }
             if s.ts >= next_tick {
-                let health = health(&decode, src.errors(), &engine.snapshot(next_tick).1, next_tick, span);
+                let health =
+                    health(&decode, src.errors(), &engine.snapshot(next_tick).1, next_tick, span(first_ts, last_ts));
                 on_snapshot(&engine.store, &health, next_tick)?;
                 // Intervals with no packets at all would repeat the same view:
                 // after a gap in the capture, carry on from the interval this packet opens.
@@ -291,19 +295,19 @@ pub fn run<S: Source>(
             }
         }
         last_ts = last_ts.max(s.ts);
-        span = Some(span.map_or((s.ts, s.ts), |(a, b)| (a.min(s.ts), b.max(s.ts))));
+        first_ts = first_ts.min(s.ts);
         match decoded {
             Ok(Kind::Tcp | Kind::IcmpError) => engine.push(&s),
             Ok(_) if cfg.all_packets => engine.push(&s),
             _ => {}
         }
-        if r.count.is_some_and(|c| s.frame >= c) {
+        if frame_no >= last_frame {
             break;
         }
     }
     progress.finish();
     let (store, stats) = engine.finish(last_ts);
-    let h = health(&decode, src.errors(), &stats, last_ts, span);
+    let h = health(&decode, src.errors(), &stats, last_ts, span(first_ts, last_ts));
     on_snapshot(&store, &h, last_ts)?;
     Ok(h)
 }

@@ -46,28 +46,36 @@ pub struct EpCounts {
 const SIMUL_SYNACK: u8 = 1;
 const UNA_SET: u8 = 2;
 
-/// Nibbles of `EpCounts::opens`.
+/// Nibbles of `EpCounts::opens`, in the order of the events they count.
 const ACTIVE: u32 = 0;
 const PASSIVE: u32 = 4;
 const FAILS: u32 = 8;
 const RESETS: u32 = 12;
 
+/// The four counted events are the first four, so event bit `i` counts in nibble `i`.
+const OPENS: u16 = 0b1111;
+const _: () = assert!(
+    Event::ActiveOpen as u8 == 0
+        && Event::PassiveOpen as u8 == 1
+        && Event::AttemptFailed as u8 == 2
+        && Event::EstabReset as u8 == 3
+);
+/// Events a segment's sender counts beyond the segment itself.
+const SENDER_COUNTED: u16 = OPENS | 1 << Event::Retransmit as u8;
+
 impl EpCounts {
+    /// Adds one to the nibble of every counted event in `ev`, except nibbles at 15.
     #[inline]
     fn count(&mut self, ev: Events) {
-        if ev.is_empty() {
+        let b = ev.bits() & OPENS;
+        if b == 0 {
             return;
         }
-        for (e, at) in [
-            (Event::ActiveOpen, ACTIVE),
-            (Event::PassiveOpen, PASSIVE),
-            (Event::AttemptFailed, FAILS),
-            (Event::EstabReset, RESETS),
-        ] {
-            if ev.has(e) && self.nibble(at) < 15 {
-                self.opens += 1 << at;
-            }
-        }
+        let inc = (b & 1) | (b & 2) << 3 | (b & 4) << 6 | (b & 8) << 9;
+        let n = self.opens;
+        // The low bit of every nibble that holds 15.
+        let full = (((n & 0x7777) + 0x1111) & n & 0x8888) >> 3;
+        self.opens = n + (inc & !full);
     }
 
     fn nibble(&self, at: u32) -> u64 {
@@ -112,10 +120,22 @@ pub struct MibFlow {
 
 impl MibFlow {
     /// Counts a segment `p` that side `d` sent, and what it did to both sides.
-    #[inline]
+    #[inline(always)]
     pub fn segment(&mut self, d: usize, p: &Packet, ev: &SegEvents) {
+        self.ep[d].segs += 1;
+        if ev.sender.bits() & SENDER_COUNTED != 0 || ev.receiver.bits() & OPENS != 0 {
+            self.events_of(d, ev);
+        }
+        let r = &mut self.ep[1 - d];
+        if p.flags & (flag::ACK | flag::RST) == flag::ACK && (r.flags & UNA_SET == 0 || after(p.ack, r.una)) {
+            r.una = p.ack;
+            r.flags |= UNA_SET;
+        }
+    }
+
+    /// The rarer part of `segment`: a retransmission, an open, a failure, a reset.
+    fn events_of(&mut self, d: usize, ev: &SegEvents) {
         let s = &mut self.ep[d];
-        s.segs += 1;
         let e = ev.sender;
         if e.has(Event::Retransmit) {
             if e.has(Event::SimulSynAck) {
@@ -126,12 +146,7 @@ impl MibFlow {
             s.synack_resent = s.synack_resent.saturating_add(e.has(Event::SynAckResent) as u8);
         }
         s.count(e);
-        let r = &mut self.ep[1 - d];
-        r.count(ev.receiver);
-        if p.has(flag::ACK) && !p.has(flag::RST) && (r.flags & UNA_SET == 0 || after(p.ack, r.una)) {
-            r.una = p.ack;
-            r.flags |= UNA_SET;
-        }
+        self.ep[1 - d].count(ev.receiver);
     }
 
     /// Counts what a timer or an ICMP error did to side `side`.
@@ -275,5 +290,26 @@ impl Netstat {
         for (ip, v) in local {
             store.entry(ip).or_default().merge(v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_counted_event_has_its_own_nibble_which_stops_at_15() {
+        let mut c = EpCounts::default();
+        let mut ev = Events::default();
+        ev.add(Event::ActiveOpen);
+        ev.add(Event::EstabReset);
+        ev.add(Event::Listener);
+        for _ in 0..20 {
+            c.count(ev);
+        }
+        let mut fail = Events::default();
+        fail.add(Event::AttemptFailed);
+        c.count(fail);
+        assert_eq!((c.active_opens(), c.passive_opens(), c.attempt_fails(), c.estab_resets()), (15, 0, 1, 15));
     }
 }

@@ -63,6 +63,12 @@ impl Events {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+
+    /// The set as bits, `1 << event` each: for counting several events at once.
+    #[inline]
+    pub fn bits(self) -> u16 {
+        self.0
+    }
 }
 
 /// What one segment did to the endpoint that sent it and to the one that received it.

@@ -106,6 +106,29 @@ impl fmt::Display for Ep {
 }
 
 impl Ep {
+    /// How many characters `render` writes, without formatting: the text
+    /// table measures every IPv6 endpoint to size its columns.
+    pub fn text_len(&self) -> usize {
+        let digits = |v: u32| {
+            if v >= 10_000 {
+                5
+            } else if v >= 1000 {
+                4
+            } else if v >= 100 {
+                3
+            } else if v >= 10 {
+                2
+            } else {
+                1
+            }
+        };
+        let port = 1 + digits(self.1 as u32);
+        match self.0 {
+            IpAddr::V4(a) => a.octets().iter().map(|&o| digits(o as u32)).sum::<usize>() + 3 + port,
+            IpAddr::V6(a) => 2 + v6_text_len(a) + port,
+        }
+    }
+
     /// Formats into `buf` without going through `fmt` (row rendering is the
     /// last serial step of a replay, so it is kept cheap); returns the text.
     pub fn render<'a>(&self, buf: &'a mut [u8; 56]) -> &'a str {
@@ -139,6 +162,48 @@ impl Ep {
         // Only ASCII digits, dots, colons, hex letters and brackets were written.
         std::str::from_utf8(&buf[..n]).unwrap_or("")
     }
+}
+
+/// The length of an IPv6 address as `Display` writes it (RFC 5952): an
+/// IPv4-mapped address ends in a dotted quad; otherwise the longest run of two
+/// or more zero groups (the first, on a tie) becomes `::`, and each other
+/// group is hex without leading zeros.
+fn v6_text_len(a: Ipv6Addr) -> usize {
+    if let Some(v4) = a.to_ipv4_mapped() {
+        return "::ffff:".len() + Ep(IpAddr::V4(v4), 0).text_len() - 2;
+    }
+    let g = a.segments();
+    let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
+    for (i, &x) in g.iter().enumerate() {
+        if x == 0 {
+            if run_len == 0 {
+                run = i;
+            }
+            run_len += 1;
+            if run_len > best_len {
+                (best, best_len) = (run, run_len);
+            }
+        } else {
+            run_len = 0;
+        }
+    }
+    let hex = |x: u16| {
+        if x >= 0x1000 {
+            4
+        } else if x >= 0x100 {
+            3
+        } else if x >= 0x10 {
+            2
+        } else {
+            1
+        }
+    };
+    if best_len < 2 {
+        return g.iter().map(|&x| hex(x)).sum::<usize>() + 7;
+    }
+    let (head, tail) = (&g[..best], &g[best + best_len..]);
+    let part = |s: &[u16]| s.iter().map(|&x| hex(x)).sum::<usize>() + s.len().saturating_sub(1);
+    part(head) + 2 + part(tail)
 }
 
 fn decimal(mut v: u32, buf: &mut [u8; 10]) -> &[u8] {
@@ -288,6 +353,32 @@ mod tests {
             } else {
                 (ymd.0 + 1, 1, 1)
             };
+        }
+    }
+
+    #[test]
+    fn text_len_matches_display() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..20_000 {
+            // Mostly zero groups, so runs of zeros of every length and position occur.
+            let mut g = [0u16; 8];
+            for s in g.iter_mut() {
+                let r = next();
+                *s = if r % 3 == 0 { (r >> 8) as u16 >> (r % 16) } else { 0 };
+            }
+            let a = match i % 5 {
+                0 => IpAddr::V4(std::net::Ipv4Addr::from(next() as u32)),
+                1 => IpAddr::V6(std::net::Ipv4Addr::from(next() as u32).to_ipv6_mapped()),
+                _ => IpAddr::V6(Ipv6Addr::from(g)),
+            };
+            let ep = Ep(a, (next() % 70_000) as u16);
+            assert_eq!(ep.text_len(), ep.to_string().len(), "{ep}");
         }
     }
 

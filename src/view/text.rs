@@ -42,8 +42,8 @@ fn table(out: &mut dyn Write, lines: &[Line], o: &ViewOpts) -> io::Result<()> {
     // 21 characters), so only those are measured.
     let (mut wl, mut wf) = (ADDR_WIDTH, ADDR_WIDTH);
     for l in lines.iter().filter(|l| l.v6()) {
-        wl = wl.max(l.local.render(&mut buf).len() + 1);
-        wf = wf.max(l.foreign.render(&mut buf).len() + 1);
+        wl = wl.max(l.local.text_len() + 1);
+        wf = wf.max(l.foreign.text_len() + 1);
     }
     let mut row: Vec<u8> = Vec::with_capacity(160);
     if o.linux {
