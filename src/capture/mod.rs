@@ -1,6 +1,8 @@
 //! Packet sources. Offline files are read through libpcap (pcap and pcapng);
 //! several files are merged in timestamp order, like `mergecap`.
 
+pub mod pcapng;
+
 use crate::decode::{self, DecodeStats, Kind, Skip, Summary};
 use crate::error::Error;
 use pcap::{Capture, Offline};
