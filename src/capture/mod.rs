@@ -1,7 +1,10 @@
 //! Packet sources. Offline files are read through libpcap (pcap and pcapng);
 //! several files are merged in timestamp order, like `mergecap`.
 
+pub mod bpf;
+pub mod libpcap;
 pub mod pcapng;
+pub mod stream;
 
 use crate::decode::{self, DecodeStats, Kind, Skip, Summary};
 use crate::error::Error;
