@@ -2,6 +2,7 @@
 //! several files are merged in timestamp order, like `mergecap`.
 
 pub mod bpf;
+pub mod frames;
 pub mod libpcap;
 pub mod pcapng;
 pub mod stream;
@@ -11,7 +12,7 @@ use crate::error::Error;
 use pcap::{Capture, Offline};
 use std::ffi::{CStr, c_char, c_int, c_uint};
 use std::os::fd::IntoRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::ptr::NonNull;
 
 /// Read buffer handed to the stdio stream libpcap reads from. glibc's default
@@ -34,16 +35,13 @@ const PCAP_ERRBUF_SIZE: usize = 256;
 
 /// One capture file being read.
 pub struct FileSource {
-    path: PathBuf,
-    cap: OfflineCapture,
-    linktype: i32,
+    input: frames::FrameReader,
     /// Frames read from this file.
     pub frames: u64,
     /// Bytes of the file consumed so far (records and their headers), for progress.
     pub bytes_read: u64,
     /// Size of the file on disk.
     pub size: u64,
-    done: bool,
 }
 
 /// What one read produced.
@@ -56,65 +54,34 @@ pub enum Read {
 impl FileSource {
     /// Opens a pcap or pcapng file; `-` reads standard input.
     pub fn open(path: &Path, filter: Option<&str>) -> Result<FileSource, Error> {
-        let mut cap = open_offline(path)?;
-        if let Some(f) = filter {
-            cap.filter(f, true).map_err(|e| Error::Filter { filter: f.into(), reason: strip(&e.to_string()) })?;
-        }
-        let linktype = cap.get_datalink().0;
+        let input = frames::FrameReader::open(path, filter)?;
         let size = if is_stdin(path) { 0 } else { std::fs::metadata(path).map_or(0, |m| m.len()) };
-        Ok(FileSource { path: path.into(), cap, linktype, frames: 0, bytes_read: 24, size, done: false })
+        Ok(FileSource { input, frames: 0, bytes_read: 0, size })
     }
 
     /// Reads and decodes the next frame into `out` (setting `ts` and
     /// `frame_len`). A read error (a file cut off mid-record, a corrupt record
     /// header) ends this file; it is returned once, then the file reads as ended.
     pub fn next(&mut self, out: &mut Summary, stats: &mut DecodeStats) -> Result<Read, String> {
-        if self.done {
-            return Ok(Read::Eof);
-        }
-        match self.cap.next_packet() {
-            Ok(p) => {
+        let r = self.input.next_frame(|f| {
+            out.ts = f.ts_ns;
+            out.frame_len = f.orig_len;
+            stats.frames += 1;
+            stats.bytes += f.orig_len as u64;
+            let r = decode::decode(f.linktype, f.data, out);
+            stats.count(r);
+            r
+        });
+        self.bytes_read = self.input.consumed();
+        match r {
+            Ok(Some(r)) => {
                 self.frames += 1;
-                // A pcap record header is 16 bytes; a pcapng block costs a little more.
-                self.bytes_read += p.header.caplen as u64 + 16;
-                // time_t and suseconds_t are not i64 on every target.
-                #[allow(clippy::unnecessary_cast)]
-                let (sec, frac) = (p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
-                out.ts = capture_ns(sec, frac);
-                out.frame_len = p.header.len;
-                stats.frames += 1;
-                stats.bytes += p.header.len as u64;
-                let r = decode::decode(self.linktype, p.data, out);
-                stats.count(r);
                 Ok(Read::Frame(r))
             }
-            Err(pcap::Error::NoMorePackets) => {
-                self.done = true;
-                Ok(Read::Eof)
-            }
-            Err(e) => {
-                self.done = true;
-                Err(format!(
-                    "{}: capture cut off or corrupt after {} frames ({}); results cover the frames before it",
-                    self.path.display(),
-                    self.frames,
-                    strip(&e.to_string())
-                ))
-            }
+            Ok(None) => Ok(Read::Eof),
+            Err(e) => Err(e.to_string()),
         }
     }
-}
-
-/// A record's timestamp in nanoseconds (the capture is opened with nanosecond
-/// precision). Hostile files must not yield nonsense that overflows later
-/// arithmetic on capture time: libpcap sign-extends a classic pcap's 32-bit
-/// seconds, which the format defines as unsigned, so read them back as such;
-/// clamp the seconds to that range (pcapng's 64-bit timestamps can go
-/// further) and the fraction to under a second.
-fn capture_ns(sec: i64, nsec: i64) -> u64 {
-    let sec =
-        if (i32::MIN as i64..0).contains(&sec) { sec as u32 as u64 } else { sec.clamp(0, u32::MAX as i64) as u64 };
-    sec * 1_000_000_000 + nsec.clamp(0, 999_999_999) as u64
 }
 
 fn strip(s: &str) -> String {

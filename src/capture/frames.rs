@@ -1,0 +1,266 @@
+//! The frames of one capture file, however they have to be read: libpcap
+//! first, on the file's bytes decompressed if need be; wirestat's own pcapng
+//! reader where libpcap refuses a pcapng file that reader can read (libpcap
+//! 1.10 refuses interfaces that differ in snapshot length or link type).
+//! Either way the caller sees the same frames, the `-f` filter applied.
+
+use super::bpf::LinkFilter;
+use super::libpcap::{Libpcap, READ_BUFFER, Refused, strip};
+use super::pcapng::{PcapngError, PcapngReader};
+use super::stream::{self, ByteCount, Compression};
+use crate::error::Error;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// One frame, borrowed from the reader until the next one is read.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// Capture time in nanoseconds since the epoch.
+    pub ts_ns: u64,
+    /// Length on the wire.
+    pub orig_len: u32,
+    /// Link type as libpcap reports it (a `DLT_` value).
+    pub linktype: i32,
+    /// The captured bytes.
+    pub data: &'a [u8],
+}
+
+/// A file that could not be read to its end; the frames before the damage
+/// were delivered.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{}: capture cut off or corrupt after {frames} frames ({reason}); results cover the frames before it",
+    .path.display()
+)]
+pub struct ReadError {
+    pub path: PathBuf,
+    /// Frames delivered before the error.
+    pub frames: u64,
+    pub reason: String,
+}
+
+/// Reads the frames of one capture file (`-` for standard input).
+pub struct FrameReader {
+    path: PathBuf,
+    filter: Option<String>,
+    compression: Compression,
+    /// Bytes of the file read so far, from the stream in use.
+    consumed: ByteCount,
+    /// Frames delivered (the ones the filter passed).
+    frames: u64,
+    source: Source,
+}
+
+enum Source {
+    Libpcap { pcap: Libpcap, linktype: i32 },
+    Pcapng(Box<Fallback>),
+    Ended,
+}
+
+/// The pcapng reader with the filter libpcap would have applied.
+struct Fallback {
+    reader: PcapngReader<BufReader<Box<dyn Read + Send>>>,
+    filter: Option<LinkFilter>,
+    /// The reader's current frame was read ahead and is still to be delivered.
+    held: bool,
+}
+
+impl Fallback {
+    /// Moves to the next frame the filter passes; `false` at the end.
+    fn advance(&mut self) -> Result<bool, PcapngError> {
+        if std::mem::take(&mut self.held) {
+            return Ok(true);
+        }
+        while let Some(f) = self.reader.next_frame()? {
+            if self.filter.as_mut().is_none_or(|flt| flt.matches(dlt(f.linktype), f.data, f.orig_len)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl FrameReader {
+    /// Opens a pcap or pcapng file, plain, gzip or zstd, with an optional
+    /// filter (libpcap's syntax).
+    pub fn open(path: &Path, filter: Option<&str>) -> Result<FrameReader, Error> {
+        let s = stream::open(path)?;
+        let mut r = FrameReader {
+            path: path.into(),
+            filter: filter.map(str::to_string),
+            compression: s.compression,
+            consumed: s.consumed,
+            frames: 0,
+            source: Source::Ended,
+        };
+        let filter_err = |f: &str, reason: String| Error::Filter { filter: f.into(), reason };
+        match Libpcap::open(s.reader) {
+            Ok(mut pcap) => {
+                if let Some(f) = filter {
+                    pcap.capture().filter(f, true).map_err(|e| filter_err(f, strip(&e.to_string())))?;
+                }
+                let linktype = pcap.capture().get_datalink().0;
+                r.source = Source::Libpcap { pcap, linktype };
+            }
+            Err(refused) => {
+                let refused = r.open_error(refused);
+                if refused.1 || !r.fall_back() {
+                    return Err(refused.0);
+                }
+                // libpcap would have refused a filter it cannot compile; the
+                // syntax at least is checked here, for Ethernet.
+                if let Some(f) = filter {
+                    LinkFilter::compile(f, 1).map_err(|e| filter_err(f, e))?;
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// Bytes of the file read so far (compressed bytes for a compressed
+    /// file), for a progress display against the file's size.
+    pub fn consumed(&self) -> u64 {
+        self.consumed.get()
+    }
+
+    /// Reads the next frame and hands it to `visit`; `Ok(None)` at the end.
+    /// An error ends the file: it is returned once, then the file reads as
+    /// ended. (A visitor rather than a returned borrow: the reader may have
+    /// to switch from libpcap to its own pcapng reader in mid-call.)
+    pub fn next_frame<T>(&mut self, visit: impl FnOnce(Frame<'_>) -> T) -> Result<Option<T>, ReadError> {
+        loop {
+            match &mut self.source {
+                Source::Libpcap { pcap, linktype } => {
+                    let linktype = *linktype;
+                    let failure = match pcap.capture().next_packet() {
+                        Ok(p) => {
+                            self.frames += 1;
+                            // time_t and suseconds_t are not i64 on every target.
+                            #[allow(clippy::unnecessary_cast)]
+                            let (sec, frac) = (p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
+                            let ts_ns = capture_ns(sec, frac);
+                            return Ok(Some(visit(Frame { ts_ns, orig_len: p.header.len, linktype, data: p.data })));
+                        }
+                        Err(pcap::Error::NoMorePackets) => None,
+                        Err(e) => Some(e),
+                    };
+                    let read_error = pcap.take_read_error();
+                    self.source = Source::Ended;
+                    let Some(e) = failure else { return Ok(None) };
+                    // A stream that failed (disk, decompression) is not read
+                    // again; a pcapng file libpcap refused may be.
+                    if read_error.is_none() && self.fall_back() {
+                        continue;
+                    }
+                    let reason = match read_error {
+                        Some(io) => self.stream_failure(&io),
+                        None => strip(&e.to_string()),
+                    };
+                    return Err(self.read_error(reason));
+                }
+                Source::Pcapng(fb) => {
+                    match fb.advance() {
+                        Ok(true) => {
+                            if let Some(f) = fb.reader.frame() {
+                                self.frames += 1;
+                                let (ts_ns, orig_len, data) = (clamp_ns(f.ts_ns), f.orig_len, f.data);
+                                return Ok(Some(visit(Frame { ts_ns, orig_len, linktype: dlt(f.linktype), data })));
+                            }
+                            self.source = Source::Ended;
+                        }
+                        Ok(false) => self.source = Source::Ended,
+                        Err(e) => {
+                            self.source = Source::Ended;
+                            return Err(self.read_error(e.to_string()));
+                        }
+                    }
+                    return Ok(None);
+                }
+                Source::Ended => return Ok(None),
+            }
+        }
+    }
+
+    /// Switches to the pcapng reader, from the start of the file, past the
+    /// frames libpcap delivered. Only where that gets further than libpcap
+    /// did: a file that is corrupt for both keeps libpcap's verdict.
+    fn fall_back(&mut self) -> bool {
+        // Standard input cannot be read again.
+        if self.path.as_os_str() == "-" {
+            return false;
+        }
+        let Ok(s) = stream::open(&self.path) else { return false };
+        let Ok(reader) = PcapngReader::new(BufReader::with_capacity(READ_BUFFER, s.reader)) else { return false };
+        let filter = self.filter.as_deref().map(LinkFilter::new);
+        let mut fb = Fallback { reader, filter, held: false };
+        // The same filter passes the same frames libpcap passed.
+        for _ in 0..self.frames {
+            if !matches!(fb.advance(), Ok(true)) {
+                return false;
+            }
+        }
+        match fb.advance() {
+            Ok(more) => fb.held = more,
+            Err(_) => return false,
+        }
+        self.consumed = s.consumed;
+        self.source = Source::Pcapng(Box::new(fb));
+        true
+    }
+
+    /// The error for libpcap refusing to open the file, and whether it is
+    /// final (the stream failed; reading it again would not help).
+    fn open_error(&self, r: Refused) -> (Error, bool) {
+        let path = self.path.clone();
+        match r.read_error {
+            Some(e) if self.compression == Compression::None => (Error::Open { path, reason: e.to_string() }, true),
+            Some(e) => (Error::NotACapture { path, reason: self.stream_failure(&e) }, true),
+            // Anything else is about the contents: a bad magic number, an
+            // unsupported version, a corrupt or truncated first block.
+            None => (Error::NotACapture { path, reason: r.message }, false),
+        }
+    }
+
+    fn stream_failure(&self, e: &std::io::Error) -> String {
+        match self.compression {
+            Compression::None => format!("read error: {e}"),
+            Compression::Gzip => format!("gzip data cut off or corrupt: {e}"),
+            Compression::Zstd => format!("zstd data cut off or corrupt: {e}"),
+        }
+    }
+
+    fn read_error(&self, reason: String) -> ReadError {
+        ReadError { path: self.path.clone(), frames: self.frames, reason }
+    }
+}
+
+/// libpcap's `DLT_` value for a file's `LINKTYPE_` value: the few that differ
+/// on Linux (libpcap's own mapping, which its reader applies and its filter
+/// compiler expects).
+fn dlt(linktype: i32) -> i32 {
+    match linktype {
+        100 => 11, // ATM_RFC1483
+        101 => 12, // RAW
+        102 => 15, // SLIP_BSDOS
+        103 => 16, // PPP_BSDOS
+        106 => 19, // ATM_CLIP
+        t => t,
+    }
+}
+
+/// A record's timestamp in nanoseconds (libpcap opens the capture with
+/// nanosecond precision). Hostile files must not yield nonsense that
+/// overflows later arithmetic on capture time: libpcap sign-extends a classic
+/// pcap's 32-bit seconds, which the format defines as unsigned, so read them
+/// back as such; clamp the seconds to that range (pcapng's 64-bit timestamps
+/// can go further) and the fraction to under a second.
+fn capture_ns(sec: i64, nsec: i64) -> u64 {
+    let sec =
+        if (i32::MIN as i64..0).contains(&sec) { sec as u32 as u64 } else { sec.clamp(0, u32::MAX as i64) as u64 };
+    sec * 1_000_000_000 + nsec.clamp(0, 999_999_999) as u64
+}
+
+/// The same range for timestamps read without libpcap.
+fn clamp_ns(ns: u64) -> u64 {
+    ns.min(u32::MAX as u64 * 1_000_000_000 + 999_999_999)
+}
