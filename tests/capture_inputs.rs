@@ -11,7 +11,7 @@ use common::pcapfile::Rec;
 use common::tmp::TestDir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 const MIXED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/oracle/mixed-s1/capture.pcap");
 const TWO_IDB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pcapng/two-idb.pcapng");
@@ -47,6 +47,35 @@ fn counts(file: &Path, filter: Option<&str>) -> (u64, u64, Vec<String>) {
     let v: serde_json::Value = serde_json::from_str(stdout_of(&o).trim()).unwrap();
     let errors = v["capture"]["read_errors"].as_array().unwrap().iter().map(|e| e.to_string()).collect();
     (capture_count(&v, "frames"), capture_count(&v, "tcp_segments"), errors)
+}
+
+/// Runs wirestat with `bytes` on its standard input.
+fn run_with_stdin(args: &[&str], bytes: Vec<u8>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirestat"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    o
+}
+
+/// `wirestat -r -` for a host in none of the files, fed `bytes`: (frames, read errors).
+fn counts_stdin(bytes: Vec<u8>, filter: Option<&str>) -> (u64, Vec<String>) {
+    let mut args = vec!["-r", "-", "--host", NOBODY, "--format", "json"];
+    if let Some(f) = filter {
+        args.extend(["-f", f]);
+    }
+    let o = run_with_stdin(&args, bytes);
+    assert!(o.status.success(), "{args:?}: {}", stderr_of(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout_of(&o).trim()).unwrap();
+    let errors = v["capture"]["read_errors"].as_array().unwrap().iter().map(|e| e.to_string()).collect();
+    (capture_count(&v, "frames"), errors)
 }
 
 fn block(kind: u32, body: &[u8]) -> Vec<u8> {
@@ -132,9 +161,23 @@ fn libpcap_refusing_in_mid_file_hands_over_after_the_frames_it_delivered() {
     let (frames, _, errors) = counts(&cut, None);
     assert_eq!((frames, errors.len()), (5, 1), "{errors:?}");
     assert!(errors[0].contains("after 5 frames"), "{errors:?}");
-    // The same compressed.
+    // The same compressed, and on standard input, which cannot be opened
+    // again: its start is kept while libpcap reads it.
     let gz = write(&dir, "midway.pcapng.gz", &gzip(&f));
     assert_eq!(counts(&gz, Some("tcp dst port 81")), (3, 3, vec![]));
+    assert_eq!(counts_stdin(f.clone(), Some("tcp dst port 81")), (3, vec![]));
+    assert_eq!(counts_stdin(gzip(&f), None), (6, vec![]));
+    let (frames, errors) = counts_stdin(f[..f.len() - 10].to_vec(), None);
+    assert_eq!((frames, errors.len()), (5, 1), "{errors:?}");
+}
+
+#[test]
+fn pcapng_files_libpcap_refuses_on_standard_input() {
+    for (path, n) in [(TWO_IDB, 8), (LDAP, 18)] {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(counts_stdin(bytes.clone(), None), (n, vec![]), "{path}");
+        assert_eq!(counts_stdin(zstd(&bytes), None), (n, vec![]), "{path}");
+    }
 }
 
 #[test]
@@ -183,17 +226,8 @@ fn compressed_captures_give_the_same_views() {
     }
     // Standard input.
     for (name, bytes) in [("gzip", gzip(&plain)), ("zstd", zstd(&plain)), ("plain", plain.clone())] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wirestat"))
-            .args(["-r", "-", "--host", "10.201.0.1", "--host", "fd00:201::1", "-a", "-s", "--format", "json"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let writer = std::thread::spawn(move || stdin.write_all(&bytes));
-        let got = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
+        let args = ["-r", "-", "--host", "10.201.0.1", "--host", "fd00:201::1", "-a", "-s", "--format", "json"];
+        let got = run_with_stdin(&args, bytes);
         assert!(got.status.success(), "stdin {name}: {}", stderr_of(&got));
         assert_eq!(stdout_of(&got), stdout_of(&want), "stdin {name}");
     }

@@ -5,12 +5,17 @@
 //! Either way the caller sees the same frames, the `-f` filter applied.
 
 use super::bpf::LinkFilter;
-use super::libpcap::{Libpcap, READ_BUFFER, Refused, strip};
+use super::libpcap::{Libpcap, READ_BUFFER, strip};
 use super::pcapng::{PcapngError, PcapngReader};
-use super::stream::{self, ByteCount, Compression};
+use super::stream::{self, ByteCount, Compression, Tape};
 use crate::error::Error;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
+
+/// How much of standard input is kept for reading it again with the pcapng
+/// reader. libpcap refuses files like `mergecap`'s at their second interface
+/// description, which comes before any packet: within its first read-ahead.
+const STDIN_TAPE: usize = 4 << 20;
 
 /// One frame, borrowed from the reader until the next one is read.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +54,8 @@ pub struct FrameReader {
     /// Frames delivered (the ones the filter passed).
     frames: u64,
     source: Source,
+    /// The start of standard input, while libpcap reads it.
+    tape: Option<Tape>,
 }
 
 enum Source {
@@ -85,6 +92,12 @@ impl FrameReader {
     /// filter (libpcap's syntax).
     pub fn open(path: &Path, filter: Option<&str>) -> Result<FrameReader, Error> {
         let s = stream::open(path)?;
+        let (reader, tape) = if is_stdin(path) {
+            let (reader, tape) = stream::record(s.reader, STDIN_TAPE);
+            (reader, Some(tape))
+        } else {
+            (s.reader, None)
+        };
         let mut r = FrameReader {
             path: path.into(),
             filter: filter.map(str::to_string),
@@ -92,9 +105,10 @@ impl FrameReader {
             consumed: s.consumed,
             frames: 0,
             source: Source::Ended,
+            tape,
         };
         let filter_err = |f: &str, reason: String| Error::Filter { filter: f.into(), reason };
-        match Libpcap::open(s.reader) {
+        match Libpcap::open(reader) {
             Ok(mut pcap) => {
                 if let Some(f) = filter {
                     pcap.capture().filter(f, true).map_err(|e| filter_err(f, strip(&e.to_string())))?;
@@ -103,9 +117,10 @@ impl FrameReader {
                 r.source = Source::Libpcap { pcap, linktype };
             }
             Err(refused) => {
-                let refused = r.open_error(refused);
-                if refused.1 || !r.fall_back() {
-                    return Err(refused.0);
+                let used = refused.reader;
+                let (err, fatal) = r.open_error(refused.message, refused.read_error);
+                if fatal || !r.fall_back(used) {
+                    return Err(err);
                 }
                 // libpcap would have refused a filter it cannot compile; the
                 // syntax at least is checked here, for Ethernet.
@@ -145,11 +160,13 @@ impl FrameReader {
                         Err(e) => Some(e),
                     };
                     let read_error = pcap.take_read_error();
-                    self.source = Source::Ended;
+                    let Source::Libpcap { pcap, .. } = std::mem::replace(&mut self.source, Source::Ended) else {
+                        return Ok(None);
+                    };
                     let Some(e) = failure else { return Ok(None) };
                     // A stream that failed (disk, decompression) is not read
                     // again; a pcapng file libpcap refused may be.
-                    if read_error.is_none() && self.fall_back() {
+                    if read_error.is_none() && self.fall_back(pcap.into_reader()) {
                         continue;
                     }
                     let reason = match read_error {
@@ -183,14 +200,21 @@ impl FrameReader {
 
     /// Switches to the pcapng reader, from the start of the file, past the
     /// frames libpcap delivered. Only where that gets further than libpcap
-    /// did: a file that is corrupt for both keeps libpcap's verdict.
-    fn fall_back(&mut self) -> bool {
-        // Standard input cannot be read again.
-        if self.path.as_os_str() == "-" {
-            return false;
-        }
-        let Ok(s) = stream::open(&self.path) else { return false };
-        let Ok(reader) = PcapngReader::new(BufReader::with_capacity(READ_BUFFER, s.reader)) else { return false };
+    /// did: a file that is corrupt for both keeps libpcap's verdict. `used`
+    /// is the stream libpcap read, as far as it read it.
+    fn fall_back(&mut self, used: Box<dyn Read + Send>) -> bool {
+        let (stream, consumed): (Box<dyn Read + Send>, _) = match self.tape.take() {
+            // Standard input cannot be opened again: its start was kept.
+            Some(tape) => match tape.take() {
+                Some(start) => (Box::new(Cursor::new(start).chain(used)), self.consumed.clone()),
+                None => return false,
+            },
+            None => match stream::open(&self.path) {
+                Ok(s) => (s.reader, s.consumed),
+                Err(_) => return false,
+            },
+        };
+        let Ok(reader) = PcapngReader::new(BufReader::with_capacity(READ_BUFFER, stream)) else { return false };
         let filter = self.filter.as_deref().map(LinkFilter::new);
         let mut fb = Fallback { reader, filter, held: false };
         // The same filter passes the same frames libpcap passed.
@@ -203,21 +227,21 @@ impl FrameReader {
             Ok(more) => fb.held = more,
             Err(_) => return false,
         }
-        self.consumed = s.consumed;
+        self.consumed = consumed;
         self.source = Source::Pcapng(Box::new(fb));
         true
     }
 
     /// The error for libpcap refusing to open the file, and whether it is
     /// final (the stream failed; reading it again would not help).
-    fn open_error(&self, r: Refused) -> (Error, bool) {
+    fn open_error(&self, message: String, read_error: Option<std::io::Error>) -> (Error, bool) {
         let path = self.path.clone();
-        match r.read_error {
+        match read_error {
             Some(e) if self.compression == Compression::None => (Error::Open { path, reason: e.to_string() }, true),
             Some(e) => (Error::NotACapture { path, reason: self.stream_failure(&e) }, true),
             // Anything else is about the contents: a bad magic number, an
             // unsupported version, a corrupt or truncated first block.
-            None => (Error::NotACapture { path, reason: r.message }, false),
+            None => (Error::NotACapture { path, reason: message }, false),
         }
     }
 
@@ -232,6 +256,10 @@ impl FrameReader {
     fn read_error(&self, reason: String) -> ReadError {
         ReadError { path: self.path.clone(), frames: self.frames, reason }
     }
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
 }
 
 /// libpcap's `DLT_` value for a file's `LINKTYPE_` value: the few that differ

@@ -62,6 +62,15 @@ struct CookieBox(NonNull<Cookie>);
 // methods on that same thread; a `Box<dyn Read + Send>` may move threads.
 unsafe impl Send for CookieBox {}
 
+impl CookieBox {
+    /// The reader back, once no stream uses the cookie any more.
+    fn into_reader(self) -> Box<dyn Read + Send> {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: as in drop(), which will not run for `this`.
+        unsafe { Box::from_raw(this.0.as_ptr()) }.reader
+    }
+}
+
 impl Drop for CookieBox {
     fn drop(&mut self) {
         // SAFETY: the pointer came from Box::into_raw and is freed only here.
@@ -79,28 +88,28 @@ pub struct Libpcap {
     _buffer: Box<[u8]>,
 }
 
-/// Why libpcap refused a stream.
-#[derive(Debug)]
+/// Why libpcap refused a stream, and the stream, read as far as libpcap read it.
 pub struct Refused {
     /// libpcap's message, without its "libpcap error: " prefix.
     pub message: String,
     /// The reader's own error, when reading is what failed.
     pub read_error: Option<io::Error>,
+    pub reader: Box<dyn Read + Send>,
 }
 
 impl Libpcap {
     /// Opens a pcap or pcapng stream.
     pub fn open(reader: Box<dyn Read + Send>) -> Result<Libpcap, Refused> {
-        let io_failed = |e: io::Error| Refused { message: e.to_string(), read_error: None };
         let cookie = CookieBox(NonNull::from(Box::leak(Box::new(Cookie { reader, error: None }))));
         let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
         let functions = CookieFunctions { read: Some(read_cookie), write: None, seek: None, close: Some(close_cookie) };
         // SAFETY: the cookie outlives the stream: on success both move into
         // `Libpcap`, whose field order closes the stream first; on failure the
-        // stream is closed here, before the cookie drops.
+        // stream is closed here, before the cookie is used again.
         let fp = unsafe { fopencookie(cookie.0.as_ptr().cast(), c"r".as_ptr(), functions) };
         if fp.is_null() {
-            return Err(io_failed(io::Error::last_os_error()));
+            let message = io::Error::last_os_error().to_string();
+            return Err(Refused { message, read_error: None, reader: cookie.into_reader() });
         }
         let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
         // SAFETY: `fp` is a fresh stream, not yet read; `buffer` moves into the
@@ -116,7 +125,7 @@ impl Libpcap {
                     libc::fclose(fp);
                     let message = strip(&CStr::from_ptr(errbuf.as_ptr()).to_string_lossy());
                     let read_error = (*cookie.0.as_ptr()).error.take();
-                    Err(Refused { message, read_error })
+                    Err(Refused { message, read_error, reader: cookie.into_reader() })
                 }
             }
         }
@@ -124,6 +133,15 @@ impl Libpcap {
 
     pub fn capture(&mut self) -> &mut Capture<Offline> {
         &mut self.cap
+    }
+
+    /// Closes the capture and hands back the reader, read as far as libpcap
+    /// read it (which may be well past the last frame it delivered).
+    pub fn into_reader(self) -> Box<dyn Read + Send> {
+        let Libpcap { cap, cookie, _buffer } = self;
+        // Closes the stream, the last user of the cookie.
+        drop(cap);
+        cookie.into_reader()
     }
 
     /// The reader's error, once libpcap has reported a failed read.
@@ -229,6 +247,23 @@ mod tests {
         // At open.
         let r = Libpcap::open(Box::new(Failing(bytes[..10].to_vec(), 0))).err().unwrap();
         assert_eq!(r.read_error.unwrap().to_string(), "bad bytes");
+    }
+
+    #[test]
+    fn the_reader_comes_back() {
+        let bytes = pcap_with(&[b"first", b"second"]);
+        let mut p = Libpcap::open(Box::new(std::io::Cursor::new(bytes.clone()))).ok().unwrap();
+        assert_eq!(p.capture().next_packet().unwrap().data, b"first");
+        // libpcap read ahead: here, the whole (short) stream.
+        let mut rest = Vec::new();
+        p.into_reader().read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+        let text = b"hello, this is text, long enough to be refused".to_vec();
+        let r = Libpcap::open(Box::new(std::io::Cursor::new(text))).err().unwrap();
+        let mut rest = Vec::new();
+        let mut reader = r.reader;
+        reader.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
     }
 
     #[test]

@@ -6,8 +6,8 @@ use crate::error::Error;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// How the bytes of a capture are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +101,51 @@ pub fn open(path: &Path) -> Result<Stream, Error> {
     Ok(Stream { reader, compression, consumed })
 }
 
+/// The first bytes read through a [`record`]ed stream, while they fit in its
+/// limit: a stream that cannot be opened again (standard input) can then
+/// still be read again from its start, if that need comes early.
+#[derive(Clone, Debug, Default)]
+pub struct Tape(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl Tape {
+    /// The bytes recorded, if they all fit; recording stops.
+    pub fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+/// Wraps `reader` to record what is read through it into the returned tape,
+/// up to `limit` bytes; past that the tape is dropped.
+pub fn record(reader: Box<dyn Read + Send>, limit: usize) -> (Box<dyn Read + Send>, Tape) {
+    let tape = Tape(Arc::new(Mutex::new(Some(Vec::new()))));
+    (Box::new(Recorder { inner: reader, tape: tape.clone(), limit, recording: true }), tape)
+}
+
+struct Recorder {
+    inner: Box<dyn Read + Send>,
+    tape: Tape,
+    limit: usize,
+    /// Cleared once the tape is gone, so that reads no longer lock.
+    recording: bool,
+}
+
+impl Read for Recorder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.recording {
+            let mut tape = self.tape.0.lock().map_err(|_| io::Error::other("tape lock poisoned"))?;
+            match tape.as_mut() {
+                Some(t) if t.len() + n <= self.limit => t.extend_from_slice(&buf[..n]),
+                _ => {
+                    *tape = None;
+                    self.recording = false;
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// The compression that `magic` (a stream's first bytes) announces, or the
 /// name of one not supported.
 fn detect(magic: &[u8]) -> Result<Compression, &'static str> {
@@ -192,6 +237,22 @@ mod tests {
             assert!(e.contains(name) && e.contains("decompress it first"), "{e}");
             std::fs::remove_file(p).unwrap();
         }
+    }
+
+    #[test]
+    fn a_tape_replays_the_start_of_a_stream() {
+        let data: Vec<u8> = (0..=255).collect();
+        let (mut r, tape) = record(Box::new(Cursor::new(data.clone())), 100);
+        let mut head = [0u8; 60];
+        r.read_exact(&mut head).unwrap();
+        let mut again = Cursor::new(tape.take().unwrap()).chain(r);
+        let mut all = Vec::new();
+        again.read_to_end(&mut all).unwrap();
+        assert_eq!(all, data);
+        // Past the limit the tape is gone.
+        let (mut r, tape) = record(Box::new(Cursor::new(data.clone())), 100);
+        r.read_to_end(&mut Vec::new()).unwrap();
+        assert!(tape.take().is_none());
     }
 
     #[test]
