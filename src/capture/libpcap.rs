@@ -51,6 +51,8 @@ struct Cookie {
     reader: Box<dyn Read + Send>,
     /// The reader's error, kept for the caller; the stream then fails for good.
     error: Option<io::Error>,
+    /// Address range of the stream's buffer, which is initialised memory.
+    buffer: std::ops::Range<usize>,
 }
 
 /// Owns the cookie; frees it on drop, which must come after the stream using
@@ -100,8 +102,10 @@ pub struct Refused {
 impl Libpcap {
     /// Opens a pcap or pcapng stream.
     pub fn open(reader: Box<dyn Read + Send>) -> Result<Libpcap, Refused> {
-        let cookie = CookieBox(NonNull::from(Box::leak(Box::new(Cookie { reader, error: None }))));
         let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
+        let range = buffer.as_ptr_range();
+        let cookie = Cookie { reader, error: None, buffer: range.start as usize..range.end as usize };
+        let cookie = CookieBox(NonNull::from(Box::leak(Box::new(cookie))));
         let functions = CookieFunctions { read: Some(read_cookie), write: None, seek: None, close: Some(close_cookie) };
         // SAFETY: the cookie outlives the stream: on success both move into
         // `Libpcap`, whose field order closes the stream first; on failure the
@@ -169,13 +173,18 @@ unsafe extern "C" fn read_cookie(cookie: *mut c_void, buf: *mut c_char, size: li
     }
     // Reads of a savefile never ask for more; keeps the count within ssize_t.
     let size = size.min(isize::MAX as usize);
-    // SAFETY: stdio hands over `size` writable bytes at `buf`; they may be
-    // uninitialised (its caller's memory), so they are zeroed before a Rust
-    // slice is made of them.
-    let buf = unsafe {
-        std::ptr::write_bytes(buf, 0, size);
-        std::slice::from_raw_parts_mut(buf.cast::<u8>(), size)
-    };
+    // Almost every read fills the stream's buffer, initialised memory. stdio
+    // reads a request larger than that buffer straight into its caller's
+    // memory, which may be uninitialised: that is zeroed before a Rust slice
+    // is made of it.
+    let (start, end) = (buf as usize, (buf as usize).saturating_add(size));
+    if !(cookie.buffer.contains(&start) && end <= cookie.buffer.end) {
+        // SAFETY: stdio hands over `size` writable bytes at `buf`.
+        unsafe { std::ptr::write_bytes(buf, 0, size) };
+    }
+    // SAFETY: as above; the bytes are initialised, and nothing else uses
+    // them until this call returns.
+    let buf = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), size) };
     loop {
         // Unwinding into C is undefined: a panicking decoder becomes a read error.
         match catch_unwind(AssertUnwindSafe(|| cookie.reader.read(buf))) {
@@ -199,7 +208,7 @@ mod tests {
 
     fn pcap_with(records: &[&[u8]]) -> Vec<u8> {
         let mut f = Vec::new();
-        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
             f.extend(v.to_le_bytes());
         }
         for (i, r) in records.iter().enumerate() {
@@ -235,6 +244,17 @@ mod tests {
         assert_eq!((pk.header.ts.tv_sec, pk.data), (2, &b"second"[..]));
         assert!(matches!(p.capture().next_packet(), Err(pcap::Error::NoMorePackets)));
         assert!(p.take_read_error().is_none());
+    }
+
+    #[test]
+    fn records_larger_than_the_stream_buffer() {
+        // stdio reads these straight into libpcap's memory, past the buffer.
+        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let bytes = pcap_with(&[&big, b"small", &big[..READ_BUFFER + 1]]);
+        let mut p = Libpcap::open(Box::new(std::io::Cursor::new(bytes))).ok().unwrap();
+        assert_eq!(p.capture().next_packet().unwrap().data, &big[..]);
+        assert_eq!(p.capture().next_packet().unwrap().data, b"small");
+        assert_eq!(p.capture().next_packet().unwrap().data, &big[..READ_BUFFER + 1]);
     }
 
     #[test]
