@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod frames;
 pub mod libpcap;
 pub mod pcapng;
+pub mod prefetch;
 pub mod stream;
 
 use crate::decode::{self, DecodeStats, Kind, Skip, Summary};

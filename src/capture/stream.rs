@@ -2,6 +2,7 @@
 //! when it is gzip or zstd. Compression is recognised by its magic bytes, not
 //! by the file's name, so `-r -` and renamed files work too.
 
+use super::prefetch::Prefetch;
 use crate::error::Error;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
@@ -91,14 +92,18 @@ pub fn open(path: &Path) -> Result<Stream, Error> {
         reason: format!("{name}-compressed; decompress it first, wirestat reads gzip and zstd itself"),
     })?;
     let whole = Cursor::new(magic).chain(raw);
-    let reader: Box<dyn Read + Send> = match compression {
-        Compression::None => Box::new(whole),
+    let decoder: Box<dyn Read + Send> = match compression {
+        // Read straight into libpcap's stream buffer.
+        Compression::None => return Ok(Stream { reader: Box::new(whole), compression, consumed }),
         // Concatenated members (pigz, `cat a.gz b.gz`) are one stream, as for gunzip.
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
         // Likewise several frames.
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(whole).map_err(|e| open_err(&e.to_string()))?),
     };
-    Ok(Stream { reader, compression, consumed })
+    // Decompressing costs more than parsing and decoding what comes out:
+    // it gets a thread of its own.
+    let reader = Prefetch::spawn(decoder, "wirestat-decompress").map_err(|e| open_err(&e.to_string()))?;
+    Ok(Stream { reader: Box::new(reader), compression, consumed })
 }
 
 /// The first bytes read through a [`record`]ed stream, while they fit in its
