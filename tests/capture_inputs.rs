@@ -181,6 +181,31 @@ fn pcapng_files_libpcap_refuses_on_standard_input() {
 }
 
 #[test]
+fn a_pcapng_libpcap_refuses_to_open() {
+    // libpcap 1.10 knows pcapng versions 1.0 and 1.2 only; a minor version
+    // changes nothing a reader needs.
+    let dir = TestDir::new("ng-open");
+    let mut f = [shb(), idb(1, 65535)].concat();
+    f[14] = 1;
+    for r in frames_to(&[80, 81], 0) {
+        f.extend(epb(0, &r));
+    }
+    let p = write(&dir, "v1.1.pcapng", &f);
+    assert_eq!(counts(&p, None), (2, 2, vec![]));
+    assert_eq!(counts(&p, Some("tcp dst port 81")), (1, 1, vec![]));
+    assert_eq!(counts_stdin(f.clone(), Some("tcp dst port 81")), (1, vec![]));
+    let o = run_wirestat(&["-r", p.to_str().unwrap(), "-f", "tcp port"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr_of(&o));
+    assert!(stderr_of(&o).contains("invalid filter"), "{}", stderr_of(&o));
+    // Refused by both readers: libpcap's verdict.
+    f[12] = 2;
+    let p = write(&dir, "v2.1.pcapng", &f);
+    let o = run_wirestat(&["-r", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr_of(&o));
+    assert!(stderr_of(&o).contains("unsupported pcapng savefile version 2.1"), "{}", stderr_of(&o));
+}
+
+#[test]
 fn the_filter_sees_the_same_lengths_as_libpcaps() {
     let dir = TestDir::new("ng-lengths");
     // Frames cut to 60 bytes of 1500 on the wire.

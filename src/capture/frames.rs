@@ -64,6 +64,16 @@ enum Source {
     Ended,
 }
 
+impl Source {
+    /// The stream libpcap was reading, closing the capture.
+    fn into_libpcap_reader(self) -> Option<Box<dyn Read + Send>> {
+        match self {
+            Source::Libpcap { pcap, .. } => Some(pcap.into_reader()),
+            _ => None,
+        }
+    }
+}
+
 /// The pcapng reader with the filter libpcap would have applied.
 struct Fallback {
     reader: PcapngReader<BufReader<Box<dyn Read + Send>>>,
@@ -88,8 +98,8 @@ impl Fallback {
 }
 
 impl FrameReader {
-    /// Opens a pcap or pcapng file, plain, gzip or zstd, with an optional
-    /// filter (libpcap's syntax).
+    /// Opens a pcap or pcapng file (`-`: standard input), plain, gzip or
+    /// zstd, with an optional filter (libpcap's syntax).
     pub fn open(path: &Path, filter: Option<&str>) -> Result<FrameReader, Error> {
         let s = stream::open(path)?;
         let (reader, tape) = if is_stdin(path) {
@@ -119,7 +129,7 @@ impl FrameReader {
             Err(refused) => {
                 let used = refused.reader;
                 let (err, fatal) = r.open_error(refused.message, refused.read_error);
-                if fatal || !r.fall_back(used) {
+                if fatal || !r.fall_back(Some(used)) {
                     return Err(err);
                 }
                 // libpcap would have refused a filter it cannot compile; the
@@ -147,7 +157,7 @@ impl FrameReader {
             match &mut self.source {
                 Source::Libpcap { pcap, linktype } => {
                     let linktype = *linktype;
-                    let failure = match pcap.capture().next_packet() {
+                    let e = match pcap.capture().next_packet() {
                         Ok(p) => {
                             self.frames += 1;
                             // time_t and suseconds_t are not i64 on every target.
@@ -156,17 +166,17 @@ impl FrameReader {
                             let ts_ns = capture_ns(sec, frac);
                             return Ok(Some(visit(Frame { ts_ns, orig_len: p.header.len, linktype, data: p.data })));
                         }
-                        Err(pcap::Error::NoMorePackets) => None,
-                        Err(e) => Some(e),
+                        Err(pcap::Error::NoMorePackets) => {
+                            self.source = Source::Ended;
+                            return Ok(None);
+                        }
+                        Err(e) => e,
                     };
                     let read_error = pcap.take_read_error();
-                    let Source::Libpcap { pcap, .. } = std::mem::replace(&mut self.source, Source::Ended) else {
-                        return Ok(None);
-                    };
-                    let Some(e) = failure else { return Ok(None) };
+                    let used = std::mem::replace(&mut self.source, Source::Ended).into_libpcap_reader();
                     // A stream that failed (disk, decompression) is not read
                     // again; a pcapng file libpcap refused may be.
-                    if read_error.is_none() && self.fall_back(pcap.into_reader()) {
+                    if read_error.is_none() && self.fall_back(used) {
                         continue;
                     }
                     let reason = match read_error {
@@ -202,14 +212,15 @@ impl FrameReader {
     /// frames libpcap delivered. Only where that gets further than libpcap
     /// did: a file that is corrupt for both keeps libpcap's verdict. `used`
     /// is the stream libpcap read, as far as it read it.
-    fn fall_back(&mut self, used: Box<dyn Read + Send>) -> bool {
-        let (stream, consumed): (Box<dyn Read + Send>, _) = match self.tape.take() {
+    fn fall_back(&mut self, used: Option<Box<dyn Read + Send>>) -> bool {
+        let (stream, consumed): (Box<dyn Read + Send>, _) = match (self.tape.take(), used) {
             // Standard input cannot be opened again: its start was kept.
-            Some(tape) => match tape.take() {
+            (Some(tape), Some(used)) => match tape.take() {
                 Some(start) => (Box::new(Cursor::new(start).chain(used)), self.consumed.clone()),
                 None => return false,
             },
-            None => match stream::open(&self.path) {
+            (Some(_), None) => return false,
+            (None, _) => match stream::open(&self.path) {
                 Ok(s) => (s.reader, s.consumed),
                 Err(_) => return false,
             },
@@ -291,4 +302,27 @@ fn capture_ns(sec: i64, nsec: i64) -> u64 {
 /// The same range for timestamps read without libpcap.
 fn clamp_ns(ns: u64) -> u64 {
     ns.min(u32::MAX as u64 * 1_000_000_000 + 999_999_999)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_types_as_libpcap_reports_them() {
+        assert_eq!(dlt(101), 12);
+        assert_eq!(dlt(1), 1);
+        assert_eq!(dlt(113), 113);
+        assert_eq!(dlt(276), 276);
+    }
+
+    #[test]
+    fn timestamps_stay_in_range() {
+        // libpcap's sign-extended seconds past 2038 read back as unsigned.
+        assert_eq!(capture_ns(-1, 5), u32::MAX as u64 * 1_000_000_000 + 5);
+        assert_eq!(capture_ns(i64::MAX, 2_000_000_000), u32::MAX as u64 * 1_000_000_000 + 999_999_999);
+        assert_eq!(capture_ns(i64::MIN, -1), 0);
+        assert_eq!(clamp_ns(u64::MAX), capture_ns(i64::MAX, i64::MAX));
+        assert_eq!(clamp_ns(1_700_000_000_123_456_789), 1_700_000_000_123_456_789);
+    }
 }
