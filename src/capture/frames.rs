@@ -316,6 +316,36 @@ mod tests {
         assert_eq!(dlt(276), 276);
     }
 
+    /// Reads every frame; returns (frames, bytes of the file read at the end).
+    fn read_all(path: &Path) -> (u64, u64) {
+        let mut r = FrameReader::open(path, None).unwrap();
+        let mut n = 0;
+        while r.next_frame(|_| ()).unwrap().is_some() {
+            n += 1;
+        }
+        (n, r.consumed())
+    }
+
+    #[test]
+    fn bytes_read_are_the_files_own() {
+        use std::io::Write;
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/oracle/mixed-s1/capture.pcap");
+        let plain = std::fs::read(fixture).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let p = std::env::temp_dir().join(format!("wirestat-frames-{}.pcap.gz", std::process::id()));
+        std::fs::write(&p, &gz).unwrap();
+        let (frames, consumed) = read_all(Path::new(fixture));
+        assert_eq!(consumed, plain.len() as u64);
+        // Compressed bytes, comparable with the file's size.
+        assert_eq!(read_all(&p), (frames, gz.len() as u64));
+        std::fs::remove_file(p).unwrap();
+        // The pcapng reader counts from the start of the file again.
+        let ng = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pcapng/two-idb.pcapng");
+        assert_eq!(read_all(Path::new(ng)), (8, std::fs::metadata(ng).unwrap().len()));
+    }
+
     #[test]
     fn timestamps_stay_in_range() {
         // libpcap's sign-extended seconds past 2038 read back as unsigned.
