@@ -174,14 +174,16 @@ impl FrameReader {
                     };
                     let read_error = pcap.take_read_error();
                     let used = std::mem::replace(&mut self.source, Source::Ended).into_libpcap_reader();
+                    let message = strip(&e.to_string());
                     // A stream that failed (disk, decompression) is not read
-                    // again; a pcapng file libpcap refused may be.
-                    if read_error.is_none() && self.fall_back(used) {
+                    // again, nor is a cut-off file; a pcapng file libpcap
+                    // refused may be.
+                    if read_error.is_none() && !cut_off(&message) && self.fall_back(used) {
                         continue;
                     }
                     let reason = match read_error {
                         Some(io) => self.stream_failure(&io),
-                        None => strip(&e.to_string()),
+                        None => message,
                     };
                     return Err(self.read_error(reason));
                 }
@@ -252,7 +254,10 @@ impl FrameReader {
             Some(e) => (Error::NotACapture { path, reason: self.stream_failure(&e) }, true),
             // Anything else is about the contents: a bad magic number, an
             // unsupported version, a corrupt or truncated first block.
-            None => (Error::NotACapture { path, reason: message }, false),
+            None => {
+                let fatal = cut_off(&message);
+                (Error::NotACapture { path, reason: message }, fatal)
+            }
         }
     }
 
@@ -267,6 +272,13 @@ impl FrameReader {
     fn read_error(&self, reason: String) -> ReadError {
         ReadError { path: self.path.clone(), frames: self.frames, reason }
     }
+}
+
+/// Whether libpcap found the file cut off, which no reader gets past: a
+/// capture killed while writing is common, and reading a long file a second
+/// time only to fail at the same place would double the cost of that case.
+fn cut_off(libpcap_message: &str) -> bool {
+    libpcap_message.starts_with("truncated")
 }
 
 fn is_stdin(path: &Path) -> bool {
@@ -344,6 +356,16 @@ mod tests {
         // The pcapng reader counts from the start of the file again.
         let ng = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pcapng/two-idb.pcapng");
         assert_eq!(read_all(Path::new(ng)), (8, std::fs::metadata(ng).unwrap().len()));
+    }
+
+    #[test]
+    fn a_cut_off_file_is_not_read_twice() {
+        assert!(cut_off("truncated pcapng dump file; tried to read 96 bytes, only got 66"));
+        assert!(cut_off("truncated dump file; tried to read 4 file header bytes, only got 0"));
+        assert!(!cut_off(
+            "an interface has a snapshot length 65535 different from the snapshot length of the first interface"
+        ));
+        assert!(!cut_off("unsupported pcapng savefile version 1.1"));
     }
 
     #[test]

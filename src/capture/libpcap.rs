@@ -2,10 +2,11 @@
 //!
 //! libpcap reads savefiles from a C stdio stream. glibc's `fopencookie` makes
 //! a stream whose reads call back into Rust, so libpcap parses whatever the
-//! reader yields (a file, standard input, a decompressor) in-process: no
-//! helper thread, no pipe that could block, and the reader's own error (a
+//! reader yields (a file, standard input, a decompressor) with no pipe in
+//! between that could fill up or be left open, and the reader's own error (a
 //! corrupt gzip stream, say) is kept for the caller instead of libpcap's
-//! "error reading dump file".
+//! "error reading dump file". The reader can also be had back, read as far
+//! as libpcap read it, for another reader to go on from.
 
 use pcap::{Capture, Offline};
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};

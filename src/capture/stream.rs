@@ -26,7 +26,8 @@ const MAGIC_LEN: usize = 6;
 
 /// Bytes read from the file itself (compressed bytes, for a compressed file):
 /// what a progress display compares with the file's size. Shared because the
-/// reader that counts ends up inside a decoder, itself inside libpcap.
+/// reader that counts ends up inside a decoder, on a helper thread, under
+/// libpcap.
 #[derive(Clone, Debug, Default)]
 pub struct ByteCount(Arc<AtomicU64>);
 
@@ -45,7 +46,8 @@ struct Counted<R> {
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        // One reader thread adds; others only look: no ordering needed.
+        // One thread adds (the reader, or its decompressing helper); others
+        // only look: no ordering needed.
         self.count.0.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
