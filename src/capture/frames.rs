@@ -321,6 +321,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_reader_may_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<FrameReader>();
+    }
+
+    #[test]
     fn link_types_as_libpcap_reports_them() {
         assert_eq!(dlt(101), 12);
         assert_eq!(dlt(1), 1);

@@ -56,27 +56,38 @@ struct Cookie {
     buffer: std::ops::Range<usize>,
 }
 
-/// Owns the cookie; frees it on drop, which must come after the stream using
-/// it is closed (see the field order of [`Libpcap`]).
-struct CookieBox(NonNull<Cookie>);
+/// Memory that C holds a pointer into (the cookie, the stream's buffer):
+/// owned through a raw pointer, so that moving the owner claims nothing about
+/// the memory, and freed on drop, which must come after the stream is closed
+/// (see the field order of [`Libpcap`]).
+struct Shared<T: ?Sized>(NonNull<T>);
 
-// SAFETY: the cookie is only touched by the stream's callbacks, which run
-// inside libpcap calls on the thread owning the capture, and by `Libpcap`'s
-// methods on that same thread; a `Box<dyn Read + Send>` may move threads.
-unsafe impl Send for CookieBox {}
+// SAFETY: the memory is only touched by the stream, from inside libpcap calls
+// on the thread owning the capture, and by `Libpcap`'s methods on that same
+// thread; what it holds may move threads (`T: Send`).
+unsafe impl<T: ?Sized + Send> Send for Shared<T> {}
 
-impl CookieBox {
-    /// The reader back, once no stream uses the cookie any more.
-    fn into_reader(self) -> Box<dyn Read + Send> {
+impl<T: ?Sized> Shared<T> {
+    fn new(b: Box<T>) -> Shared<T> {
+        Shared(NonNull::from(Box::leak(b)))
+    }
+
+    fn as_ptr(&self) -> *mut T {
+        self.0.as_ptr()
+    }
+
+    /// The memory back, once no stream uses it any more.
+    fn into_box(self) -> Box<T> {
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: as in drop(), which will not run for `this`.
-        unsafe { Box::from_raw(this.0.as_ptr()) }.reader
+        unsafe { Box::from_raw(this.0.as_ptr()) }
     }
 }
 
-impl Drop for CookieBox {
+impl<T: ?Sized> Drop for Shared<T> {
     fn drop(&mut self) {
-        // SAFETY: the pointer came from Box::into_raw and is freed only here.
+        // SAFETY: the pointer came from Box::leak and is freed only here or
+        // in into_box, which forgets the owner.
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }
@@ -85,10 +96,10 @@ impl Drop for CookieBox {
 /// timestamps.
 pub struct Libpcap {
     // Dropped in this order: closing the capture closes the stream, which
-    // reads into `_buffer` and calls back with `cookie`.
+    // reads into `buffer` and calls back with `cookie`.
     cap: Capture<Offline>,
-    cookie: CookieBox,
-    _buffer: Box<[u8]>,
+    cookie: Shared<Cookie>,
+    _buffer: Shared<[u8]>,
 }
 
 /// Why libpcap refused a stream, and the stream, read as far as libpcap read it.
@@ -103,18 +114,17 @@ pub struct Refused {
 impl Libpcap {
     /// Opens a pcap or pcapng stream.
     pub fn open(reader: Box<dyn Read + Send>) -> Result<Libpcap, Refused> {
-        let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
-        let range = buffer.as_ptr_range();
-        let cookie = Cookie { reader, error: None, buffer: range.start as usize..range.end as usize };
-        let cookie = CookieBox(NonNull::from(Box::leak(Box::new(cookie))));
+        let buffer = Shared::new(vec![0u8; READ_BUFFER].into_boxed_slice());
+        let start = buffer.as_ptr().cast::<u8>() as usize;
+        let cookie = Shared::new(Box::new(Cookie { reader, error: None, buffer: start..start + READ_BUFFER }));
         let functions = CookieFunctions { read: Some(read_cookie), write: None, seek: None, close: Some(close_cookie) };
         // SAFETY: the cookie outlives the stream: on success both move into
         // `Libpcap`, whose field order closes the stream first; on failure the
         // stream is closed here, before the cookie is used again.
-        let fp = unsafe { fopencookie(cookie.0.as_ptr().cast(), c"r".as_ptr(), functions) };
+        let fp = unsafe { fopencookie(cookie.as_ptr().cast(), c"r".as_ptr(), functions) };
         if fp.is_null() {
             let message = io::Error::last_os_error().to_string();
-            return Err(Refused { message, read_error: None, reader: cookie.into_reader() });
+            return Err(Refused { message, read_error: None, reader: cookie.into_box().reader });
         }
         let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
         // SAFETY: `fp` is a fresh stream, not yet read; `buffer` moves into the
@@ -122,15 +132,15 @@ impl Libpcap {
         // while the stream lives. libpcap owns `fp` on success (pcap_close
         // closes it), we do on failure.
         unsafe {
-            libc::setvbuf(fp, buffer.as_mut_ptr().cast(), libc::_IOFBF, buffer.len());
+            libc::setvbuf(fp, buffer.as_ptr().cast(), libc::_IOFBF, READ_BUFFER);
             let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
             match NonNull::new(p) {
                 Some(p) => Ok(Libpcap { cap: Capture::from(p.cast()), cookie, _buffer: buffer }),
                 None => {
                     libc::fclose(fp);
                     let message = strip(&CStr::from_ptr(errbuf.as_ptr()).to_string_lossy());
-                    let read_error = (*cookie.0.as_ptr()).error.take();
-                    Err(Refused { message, read_error, reader: cookie.into_reader() })
+                    let Cookie { reader, error, .. } = *cookie.into_box();
+                    Err(Refused { message, read_error: error, reader })
                 }
             }
         }
@@ -146,14 +156,14 @@ impl Libpcap {
         let Libpcap { cap, cookie, _buffer } = self;
         // Closes the stream, the last user of the cookie.
         drop(cap);
-        cookie.into_reader()
+        cookie.into_box().reader
     }
 
     /// The reader's error, once libpcap has reported a failed read.
     pub fn take_read_error(&mut self) -> Option<io::Error> {
         // SAFETY: no callback runs now (they run only inside libpcap calls,
         // and `&mut self` excludes one); the cookie is alive (owned by self).
-        unsafe { (*self.cookie.0.as_ptr()).error.take() }
+        unsafe { (*self.cookie.as_ptr()).error.take() }
     }
 }
 
