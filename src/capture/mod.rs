@@ -1,4 +1,5 @@
-//! Packet sources. Offline files are read through libpcap (pcap and pcapng);
+//! Packet sources. Offline files are read through libpcap (pcap and pcapng,
+//! plain, gzip or zstd; see [`frames`] for pcapng files libpcap refuses);
 //! several files are merged in timestamp order, like `mergecap`.
 
 pub mod bpf;
@@ -39,7 +40,7 @@ pub struct FileSource {
     input: frames::FrameReader,
     /// Frames read from this file.
     pub frames: u64,
-    /// Bytes of the file consumed so far (records and their headers), for progress.
+    /// Bytes of the file read so far (compressed bytes if it is compressed), for progress.
     pub bytes_read: u64,
     /// Size of the file on disk.
     pub size: u64,
@@ -53,7 +54,7 @@ pub enum Read {
 }
 
 impl FileSource {
-    /// Opens a pcap or pcapng file; `-` reads standard input.
+    /// Opens a pcap or pcapng file, plain, gzip or zstd; `-` reads standard input.
     pub fn open(path: &Path, filter: Option<&str>) -> Result<FileSource, Error> {
         let input = frames::FrameReader::open(path, filter)?;
         let size = if is_stdin(path) { 0 } else { std::fs::metadata(path).map_or(0, |m| m.len()) };
