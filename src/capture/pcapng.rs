@@ -215,7 +215,7 @@ impl<R: Read> PcapngReader<R> {
         Ok(reader)
     }
 
-    /// Bytes of the stream consumed so far (whole blocks), for progress.
+    /// Bytes of the stream read so far, for progress.
     pub fn offset(&self) -> u64 {
         self.offset
     }
