@@ -258,18 +258,19 @@ pub fn run<S: Source>(
     let mut progress = Progress::with(r.progress);
     let interval = r.interval;
     loop {
-        let decoded = match src.next() {
-            Next::Frame(f) => {
-                frame_no += 1;
-                decode.frames += 1;
-                decode.bytes += f.orig_len as u64;
-                s.ts = f.ts;
-                s.frame = frame_no;
-                s.frame_len = f.orig_len;
-                let r = decode::decode(f.linktype, f.data, &mut s);
-                decode.count(r);
-                r
-            }
+        let got = src.next(|f| {
+            frame_no += 1;
+            decode.frames += 1;
+            decode.bytes += f.orig_len as u64;
+            s.ts = f.ts;
+            s.frame = frame_no;
+            s.frame_len = f.orig_len;
+            let r = decode::decode(f.linktype, f.data, &mut s);
+            decode.count(r);
+            r
+        });
+        let decoded = match got {
+            Next::Frame(r) => r,
             // Not built for offline sources yet: the clock moves with frames.
             Next::Tick(_) => continue,
             Next::End => break,

@@ -1,69 +1,25 @@
-//! One capture file (or standard input) read through libpcap, pcap or pcapng,
-//! on a stdio stream with a read buffer of its own.
+//! One capture file (or standard input) as a [`Source`].
 
-use super::{Frame, Next, Source, capture_ns, strip};
+use super::frames::FrameReader;
+use super::{Frame, Next, Source};
 use crate::error::Error;
-use pcap::{Capture, Offline};
-use std::ffi::{CStr, c_char, c_int, c_uint};
-use std::os::fd::IntoRawFd;
-use std::path::{Path, PathBuf};
-use std::ptr::NonNull;
+use std::path::Path;
 
-/// Read buffer handed to the stdio stream libpcap reads from. glibc's default
-/// is the file system's block size (4 KiB): one read() per ~16 packets, and
-/// those syscalls were a third of a bare replay's time. Much larger buffers
-/// fall out of the L2 cache the workers share the core with (256 KiB was 4%
-/// slower overall).
-const READ_BUFFER: usize = 64 << 10;
-
-unsafe extern "C" {
-    // In libpcap since 1.5; the pcap crate keeps its binding private.
-    fn pcap_fopen_offline_with_tstamp_precision(
-        fp: *mut libc::FILE,
-        precision: c_uint,
-        errbuf: *mut c_char,
-    ) -> *mut libc::c_void;
-}
-const PCAP_TSTAMP_PRECISION_NANO: c_uint = 1;
-const PCAP_ERRBUF_SIZE: usize = 256;
-
-/// One capture file being read.
 pub struct FileSource {
-    path: PathBuf,
-    cap: OfflineCapture,
-    linktype: i32,
+    input: FrameReader,
     if_id: u32,
-    /// Frames read from this file.
-    frames: u64,
-    /// Bytes of the file consumed so far (records and their headers), for progress.
-    bytes_read: u64,
-    /// Size of the file on disk.
+    /// Size of the file on disk (0 for standard input).
     size: u64,
-    done: bool,
     errors: Vec<String>,
 }
 
 impl FileSource {
-    /// Opens a pcap or pcapng file; `-` reads standard input. `if_id` tells
-    /// its frames apart from other inputs'.
+    /// Opens a pcap or pcapng file, plain, gzip or zstd; `-` reads standard
+    /// input. `if_id` tells its frames apart from other inputs'.
     pub fn open(path: &Path, filter: Option<&str>, if_id: u32) -> Result<FileSource, Error> {
-        let mut cap = open_offline(path)?;
-        if let Some(f) = filter {
-            cap.filter(f, true).map_err(|e| Error::Filter { filter: f.into(), reason: strip(&e.to_string()) })?;
-        }
-        let linktype = cap.get_datalink().0;
-        let size = if is_stdin(path) { 0 } else { std::fs::metadata(path).map_or(0, |m| m.len()) };
-        Ok(FileSource {
-            path: path.into(),
-            cap,
-            linktype,
-            if_id,
-            frames: 0,
-            bytes_read: 24,
-            size,
-            done: false,
-            errors: Vec::new(),
-        })
+        let input = FrameReader::open(path, filter)?;
+        let size = if path.as_os_str() == "-" { 0 } else { std::fs::metadata(path).map_or(0, |m| m.len()) };
+        Ok(FileSource { input, if_id, size, errors: Vec::new() })
     }
 }
 
@@ -71,38 +27,13 @@ impl Source for FileSource {
     /// A read error (a file cut off mid-record, a corrupt record header) ends
     /// this file; it is recorded once, then the file reads as ended.
     #[inline]
-    fn next(&mut self) -> Next<'_> {
-        if self.done {
-            return Next::End;
-        }
-        match self.cap.next_packet() {
-            Ok(p) => {
-                self.frames += 1;
-                // A pcap record header is 16 bytes; a pcapng block costs a little more.
-                self.bytes_read += p.header.caplen as u64 + 16;
-                // time_t and suseconds_t are not i64 on every target.
-                #[allow(clippy::unnecessary_cast)]
-                let (sec, frac) = (p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
-                Next::Frame(Frame {
-                    ts: capture_ns(sec, frac),
-                    if_id: self.if_id,
-                    linktype: self.linktype,
-                    orig_len: p.header.len,
-                    data: p.data,
-                })
-            }
-            Err(pcap::Error::NoMorePackets) => {
-                self.done = true;
-                Next::End
-            }
+    fn next<T>(&mut self, visit: impl FnOnce(Frame<'_>) -> T) -> Next<T> {
+        let if_id = self.if_id;
+        match self.input.next_frame(|f| visit(Frame { if_id, ..f })) {
+            Ok(Some(t)) => Next::Frame(t),
+            Ok(None) => Next::End,
             Err(e) => {
-                self.done = true;
-                self.errors.push(format!(
-                    "{}: capture cut off or corrupt after {} frames ({}); results cover the frames before it",
-                    self.path.display(),
-                    self.frames,
-                    strip(&e.to_string())
-                ));
+                self.errors.push(e.to_string());
                 Next::End
             }
         }
@@ -113,92 +44,6 @@ impl Source for FileSource {
     }
 
     fn progress(&self) -> (u64, u64) {
-        (self.bytes_read.min(self.size), self.size)
-    }
-}
-
-fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
-
-/// An offline libpcap capture reading through a stdio buffer of its own.
-pub struct OfflineCapture {
-    // Declared before `_buffer`, so dropped first: closing the capture closes
-    // the stream that reads into the buffer.
-    cap: Capture<Offline>,
-    _buffer: Box<[u8]>,
-}
-
-impl std::ops::Deref for OfflineCapture {
-    type Target = Capture<Offline>;
-    fn deref(&self) -> &Capture<Offline> {
-        &self.cap
-    }
-}
-
-impl std::ops::DerefMut for OfflineCapture {
-    fn deref_mut(&mut self) -> &mut Capture<Offline> {
-        &mut self.cap
-    }
-}
-
-/// Opens `path` as libpcap would (`pcap_open_offline`: pcap or pcapng, `-`
-/// for standard input), but on a stdio stream with a large buffer.
-pub fn open_offline(path: &Path) -> Result<OfflineCapture, Error> {
-    let open_err = |reason: &str| Error::Open { path: path.into(), reason: reason.into() };
-    let fd = if is_stdin(path) {
-        // SAFETY: dup() takes no pointers; a copy of fd 0, so that closing the
-        // capture leaves the process's standard input open.
-        let fd = unsafe { libc::dup(0) };
-        if fd < 0 {
-            return Err(open_err(&std::io::Error::last_os_error().to_string()));
-        }
-        fd
-    } else {
-        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => open_err("no such file"),
-            std::io::ErrorKind::PermissionDenied => open_err("permission denied"),
-            _ => open_err(&e.to_string()),
-        })?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(open_err("it is a directory"));
-        }
-        file.into_raw_fd()
-    };
-    let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
-    let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
-    // SAFETY: `fd` is ours and open; on success the stream owns it and libpcap
-    // owns the stream (pcap_close closes both); `buffer` moves into the
-    // OfflineCapture, which drops it only after closing the stream.
-    unsafe {
-        let fp = libc::fdopen(fd, c"rb".as_ptr());
-        if fp.is_null() {
-            let e = std::io::Error::last_os_error();
-            libc::close(fd);
-            return Err(open_err(&e.to_string()));
-        }
-        libc::setvbuf(fp, buffer.as_mut_ptr().cast(), libc::_IOFBF as c_int, buffer.len());
-        let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
-        match NonNull::new(p) {
-            Some(p) => Ok(OfflineCapture { cap: Capture::from(p.cast()), _buffer: buffer }),
-            None => {
-                libc::fclose(fp);
-                let msg = CStr::from_ptr(errbuf.as_ptr()).to_string_lossy().into_owned();
-                Err(classify_open(path, &msg))
-            }
-        }
-    }
-}
-
-fn classify_open(path: &Path, msg: &str) -> Error {
-    // The file is open already (a missing file, a directory or no permission
-    // were reported then): libpcap's errors here are a failed read() ...
-    let msg = strip(msg);
-    if msg.to_lowercase().starts_with("error reading dump file") {
-        Error::Open { path: path.into(), reason: msg }
-    } else {
-        // ... or about the contents: a bad magic number, an unsupported
-        // version, a corrupt or truncated first block.
-        Error::NotACapture { path: path.into(), reason: msg }
+        (self.input.consumed().min(self.size), self.size)
     }
 }

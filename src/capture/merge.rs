@@ -32,16 +32,16 @@ impl<S: Source> Merged<S> {
         if h.full || h.ended {
             return;
         }
-        match self.sources[i].next() {
-            Next::Frame(f) => {
-                h.ts = f.ts;
-                h.if_id = f.if_id;
-                h.linktype = f.linktype;
-                h.orig_len = f.orig_len;
-                h.data.clear();
-                h.data.extend_from_slice(f.data);
-                h.full = true;
-            }
+        let got = self.sources[i].next(|f| {
+            h.ts = f.ts;
+            h.if_id = f.if_id;
+            h.linktype = f.linktype;
+            h.orig_len = f.orig_len;
+            h.data.clear();
+            h.data.extend_from_slice(f.data);
+        });
+        match got {
+            Next::Frame(()) => h.full = true,
             // Offline files never idle; a merged live source ticks on its own.
             Next::Tick(_) => {}
             Next::End => {
@@ -54,21 +54,27 @@ impl<S: Source> Merged<S> {
 
 impl<S: Source> Source for Merged<S> {
     #[inline]
-    fn next(&mut self) -> Next<'_> {
+    fn next<T>(&mut self, visit: impl FnOnce(Frame<'_>) -> T) -> Next<T> {
         if self.sources.len() == 1 {
             // The common case needs no lookahead and no copy.
-            return self.sources[0].next();
+            return self.sources[0].next(visit);
         }
         for i in 0..self.sources.len() {
             self.fill(i);
         }
-        // Earliest first; on a tie, the file given first.
+        // Earliest first; on a tie, the input given first.
         let Some(i) = (0..self.heads.len()).filter(|&i| self.heads[i].full).min_by_key(|&i| self.heads[i].ts) else {
             return Next::End;
         };
         let h = &mut self.heads[i];
         h.full = false;
-        Next::Frame(Frame { ts: h.ts, if_id: h.if_id, linktype: h.linktype, orig_len: h.orig_len, data: &h.data })
+        Next::Frame(visit(Frame {
+            ts: h.ts,
+            if_id: h.if_id,
+            linktype: h.linktype,
+            orig_len: h.orig_len,
+            data: &h.data,
+        }))
     }
 
     fn errors(&self) -> &[String] {

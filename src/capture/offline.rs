@@ -1,0 +1,107 @@
+//! libpcap's own offline reader on a stdio stream with a large buffer: the
+//! bare read loop wirestat is measured against (`examples/pcap_loop.rs`).
+
+use super::libpcap::{READ_BUFFER, strip};
+use crate::error::Error;
+use pcap::{Capture, Offline};
+use std::ffi::{CStr, c_char, c_int, c_uint};
+use std::os::fd::IntoRawFd;
+use std::path::Path;
+use std::ptr::NonNull;
+
+unsafe extern "C" {
+    // In libpcap since 1.5; the pcap crate keeps its binding private.
+    fn pcap_fopen_offline_with_tstamp_precision(
+        fp: *mut libc::FILE,
+        precision: c_uint,
+        errbuf: *mut c_char,
+    ) -> *mut libc::c_void;
+}
+const PCAP_TSTAMP_PRECISION_NANO: c_uint = 1;
+const PCAP_ERRBUF_SIZE: usize = 256;
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// An offline libpcap capture reading through a stdio buffer of its own.
+pub struct OfflineCapture {
+    // Declared before `_buffer`, so dropped first: closing the capture closes
+    // the stream that reads into the buffer.
+    cap: Capture<Offline>,
+    _buffer: Box<[u8]>,
+}
+
+impl std::ops::Deref for OfflineCapture {
+    type Target = Capture<Offline>;
+    fn deref(&self) -> &Capture<Offline> {
+        &self.cap
+    }
+}
+
+impl std::ops::DerefMut for OfflineCapture {
+    fn deref_mut(&mut self) -> &mut Capture<Offline> {
+        &mut self.cap
+    }
+}
+
+/// Opens `path` as libpcap would (`pcap_open_offline`: pcap or pcapng, `-`
+/// for standard input), but on a stdio stream with a large buffer.
+pub fn open_offline(path: &Path) -> Result<OfflineCapture, Error> {
+    let open_err = |reason: &str| Error::Open { path: path.into(), reason: reason.into() };
+    let fd = if is_stdin(path) {
+        // SAFETY: dup() takes no pointers; a copy of fd 0, so that closing the
+        // capture leaves the process's standard input open.
+        let fd = unsafe { libc::dup(0) };
+        if fd < 0 {
+            return Err(open_err(&std::io::Error::last_os_error().to_string()));
+        }
+        fd
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => open_err("no such file"),
+            std::io::ErrorKind::PermissionDenied => open_err("permission denied"),
+            _ => open_err(&e.to_string()),
+        })?;
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(open_err("it is a directory"));
+        }
+        file.into_raw_fd()
+    };
+    let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
+    let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
+    // SAFETY: `fd` is ours and open; on success the stream owns it and libpcap
+    // owns the stream (pcap_close closes both); `buffer` moves into the
+    // OfflineCapture, which drops it only after closing the stream.
+    unsafe {
+        let fp = libc::fdopen(fd, c"rb".as_ptr());
+        if fp.is_null() {
+            let e = std::io::Error::last_os_error();
+            libc::close(fd);
+            return Err(open_err(&e.to_string()));
+        }
+        libc::setvbuf(fp, buffer.as_mut_ptr().cast(), libc::_IOFBF as c_int, buffer.len());
+        let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
+        match NonNull::new(p) {
+            Some(p) => Ok(OfflineCapture { cap: Capture::from(p.cast()), _buffer: buffer }),
+            None => {
+                libc::fclose(fp);
+                let msg = CStr::from_ptr(errbuf.as_ptr()).to_string_lossy().into_owned();
+                Err(classify_open(path, &msg))
+            }
+        }
+    }
+}
+
+fn classify_open(path: &Path, msg: &str) -> Error {
+    // The file is open already (a missing file, a directory or no permission
+    // were reported then): libpcap's errors here are a failed read() ...
+    let msg = strip(msg);
+    if msg.to_lowercase().starts_with("error reading dump file") {
+        Error::Open { path: path.into(), reason: msg }
+    } else {
+        // ... or about the contents: a bad magic number, an unsupported
+        // version, a corrupt or truncated first block.
+        Error::NotACapture { path: path.into(), reason: msg }
+    }
+}
