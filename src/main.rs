@@ -2,6 +2,7 @@
 //! reported here, once, as one line with what to do about them.
 
 mod cli;
+mod live_cmd;
 
 use clap::Parser;
 use cli::{Args, Format};
@@ -53,12 +54,16 @@ fn explain(e: &Error) -> String {
         Error::Open { .. } => format!("{e} (check the path and that you may read it)"),
         Error::NotACapture { .. } => format!("{e}; wirestat reads pcap and pcapng files, e.g. from tcpdump -w"),
         Error::Filter { .. } => format!("{e}; see 'man pcap-filter' for the syntax"),
+        Error::CapturePermission { .. } => live_cmd::explain_permission(e),
         Error::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => "output closed early".into(),
         _ => e.to_string(),
     }
 }
 
 fn run(args: &Args) -> Result<(), Error> {
+    if args.list_interfaces {
+        return live_cmd::list_interfaces();
+    }
     let proto = match &args.proto {
         None => None,
         Some(p) => Some(Proto::parse(p).ok_or_else(|| {
@@ -91,7 +96,11 @@ fn run(args: &Args) -> Result<(), Error> {
         profile: Profile::new(args.os).with_idle_timeout(idle),
         interest,
         max_flows: args.max_flows.unwrap_or_else(default_max_flows).max(1),
+        dedup: !args.keep_duplicates,
     };
+    if !args.interface.is_empty() {
+        return live_cmd::run(args, &cfg, &opts, interval);
+    }
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let replay = Replay { files: args.read.clone(), filter: args.filter.clone(), interval, progress };
 

@@ -66,6 +66,10 @@ pub struct Health {
     /// Capture time the views describe, nanoseconds since the epoch.
     pub snapshot_ns: u64,
     pub decode: crate::decode::DecodeStats,
+    /// Exact duplicate frames dropped before tracking (a SPAN session's second copies).
+    pub duplicates: u64,
+    /// What a live capture received and lost; `None` when reading files.
+    pub live: Option<crate::capture::LiveStats>,
     pub flows_tracked: u64,
     pub flows_evicted: u64,
     pub flows_idle_expired: u64,

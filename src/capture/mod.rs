@@ -3,10 +3,13 @@
 //! (offline files through libpcap, several files merged by time, a live
 //! interface) feeds the same pipeline.
 
+pub mod dedup;
 mod file;
+pub mod live;
 mod merge;
 
 pub use file::{FileSource, OfflineCapture, open_offline};
+pub use live::{LiveOptions, LiveSource, LiveStats};
 pub use merge::Merged;
 
 /// One captured frame, borrowed from its source until the next read.
@@ -40,6 +43,15 @@ pub trait Source {
     fn errors(&self) -> &[String];
     /// (bytes consumed, total bytes) for a progress display; total 0 when unknown.
     fn progress(&self) -> (u64, u64);
+    /// A live source delivers frames in real time: the reader must never wait
+    /// on the workers (what they cannot take is dropped and counted instead).
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// What the capture itself received and lost so far (live sources only).
+    fn live_stats(&mut self) -> Option<LiveStats> {
+        None
+    }
 }
 
 /// A record's timestamp in nanoseconds (captures are opened with nanosecond

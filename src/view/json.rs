@@ -58,7 +58,7 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         "}},\"capture\":{{\"frames\":{},\"bytes\":{},\"tcp_segments\":{},\"icmp_errors_quoting_tcp\":{},\
          \"non_ip\":{},\"other_protocols\":{},\"fragments\":{},\"undecodable\":{},\"unknown_link_type\":{},\"bad_timestamps\":{},\
          \"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"host_entries_dropped\":{},\
-         \"read_errors\":{}}}}}",
+         \"read_errors\":{},\"duplicates\":{}",
         d.frames,
         d.bytes,
         d.tcp,
@@ -73,7 +73,16 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         health.flows_evicted,
         health.flows_idle_expired,
         health.host_entries_dropped,
-        serde_json::Value::from(health.read_errors.clone())
+        serde_json::Value::from(health.read_errors.clone()),
+        health.duplicates
     )?;
-    out.write_all(b"\n")
+    if let Some(l) = &health.live {
+        write!(
+            out,
+            ",\"packets_received\":{},\"packets_dropped_kernel\":{},\"packets_dropped_interface\":{},\
+             \"packets_dropped_pipeline\":{},\"late_frames\":{}",
+            l.packets_received, l.dropped_kernel, l.dropped_interface, l.dropped_pipeline, l.late_frames
+        )?;
+    }
+    out.write_all(b"}}\n")
 }

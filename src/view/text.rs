@@ -72,6 +72,7 @@ pub fn health_lines(h: &Health) -> Vec<String> {
         (d.bad_timestamps, "frames with a timestamp far ahead of the capture, tracked at the capture's time"),
         (d.unknown_link, "frames of an unsupported link type, skipped"),
         (h.flows_evicted, "flows evicted"),
+        (h.duplicates, "duplicate frames dropped (exact copies within 1 ms, as a SPAN session delivers them)"),
         (
             h.host_entries_dropped,
             "counter or listener entries of forgotten addresses not kept (use --host to follow specific hosts)",
