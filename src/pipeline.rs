@@ -29,6 +29,10 @@ use std::thread::JoinHandle;
 pub const BATCH: usize = 512;
 /// Batches in flight per worker before the reader waits.
 const DEPTH: usize = 8;
+/// The same for a live capture, where a full channel drops a batch instead of
+/// waiting: deep enough (64k summaries a worker) to ride out a worker that the
+/// scheduler leaves off the CPU for a while on a busy machine.
+const LIVE_DEPTH: usize = 128;
 /// A packet more than this far ahead of the capture's clock has a corrupt timestamp.
 const MAX_JUMP: u64 = 86_400 * 1_000_000_000;
 /// Shards with no traffic still hear the time at least this often (capture time).
@@ -73,6 +77,16 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(cfg: &Config) -> Engine {
+        Engine::build(cfg, false)
+    }
+
+    /// An engine for a live capture: pushing never waits for the workers;
+    /// what they have no room for is dropped and counted (`dropped`).
+    pub fn live(cfg: &Config) -> Engine {
+        Engine::build(cfg, true)
+    }
+
+    fn build(cfg: &Config, lossy: bool) -> Engine {
         let n = cfg.workers.max(1);
         let store = Arc::new(Store::new());
         let gauges: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
@@ -81,7 +95,7 @@ impl Engine {
         let mut senders = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
         for i in 0..n {
-            let (tx, rx) = bounded::<Msg>(DEPTH);
+            let (tx, rx) = bounded::<Msg>(if lossy { LIVE_DEPTH } else { DEPTH });
             senders.push(tx);
             let mut shard = Shard::new(cfg.profile, cfg.interest.clone(), cfg.max_flows.div_ceil(n));
             let (pool_tx, ack_tx, store, gauges) = (pool_tx.clone(), ack_tx.clone(), store.clone(), gauges.clone());
@@ -117,19 +131,7 @@ impl Engine {
             handles.push(h);
         }
         let pending = (0..n).map(|_| Vec::with_capacity(BATCH)).collect();
-        Engine {
-            senders,
-            pending,
-            pool,
-            acks,
-            handles,
-            store,
-            gauges,
-            watermark: 0,
-            last_flush: 0,
-            lossy: false,
-            dropped: 0,
-        }
+        Engine { senders, pending, pool, acks, handles, store, gauges, watermark: 0, last_flush: 0, lossy, dropped: 0 }
     }
 
     /// Hands one summary to its shard.
@@ -260,8 +262,7 @@ pub fn run<S: Source>(
     cfg: &Config,
     mut on_snapshot: impl FnMut(&Store, &Health, u64) -> Result<(), Error>,
 ) -> Result<Health, Error> {
-    let mut engine = Engine::new(cfg);
-    engine.lossy = src.is_live();
+    let mut engine = if src.is_live() { Engine::live(cfg) } else { Engine::new(cfg) };
     let mut dedup = cfg.dedup.then(|| Dedup::new(dedup::DEFAULT_WINDOW_NS));
     let mut decode = DecodeStats::default();
     let mut next_tick = 0u64;

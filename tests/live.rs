@@ -40,22 +40,38 @@ fn sh(args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// Two namespaces joined by a veth pair: `a` (the observed host) and `b`.
-/// Removed on drop, also when the test fails.
+/// Three namespaces: `a` (the observed host) and `b`, joined through a
+/// bridge in `m`, whose two ports see the link as a tap or a mirror port
+/// would. Removed on drop, also when the test fails.
 struct Netns {
     a: String,
+    m: String,
     b: String,
     veth_a: String,
+    /// The bridge's ports towards `a` and towards `b`.
+    port_a: String,
+    port_b: String,
 }
 
 impl Netns {
     fn create(tag: &str) -> Result<Netns, String> {
         let id = std::process::id();
-        let n = Netns { a: format!("ws{tag}{id}a"), b: format!("ws{tag}{id}b"), veth_a: format!("w{tag}{id}") };
-        sh(&["ip", "netns", "add", &n.a])?;
-        sh(&["ip", "netns", "add", &n.b])?;
-        let veth_b = format!("{}p", n.veth_a);
-        sh(&["ip", "link", "add", &n.veth_a, "netns", &n.a, "type", "veth", "peer", "name", &veth_b, "netns", &n.b])?;
+        let ns = |x: &str| format!("ws{tag}{id}{x}");
+        let dev = |x: &str| format!("w{tag}{id}{x}");
+        let n = Netns { a: ns("a"), m: ns("m"), b: ns("b"), veth_a: dev("a"), port_a: dev("ma"), port_b: dev("mb") };
+        let veth_b = dev("b");
+        for x in [&n.a, &n.m, &n.b] {
+            sh(&["ip", "netns", "add", x])?;
+        }
+        sh(&["ip", "link", "add", &n.veth_a, "netns", &n.a, "type", "veth", "peer", "name", &n.port_a, "netns", &n.m])?;
+        sh(&["ip", "link", "add", &veth_b, "netns", &n.b, "type", "veth", "peer", "name", &n.port_b, "netns", &n.m])?;
+        sh(&["ip", "-n", &n.m, "link", "add", "br0", "type", "bridge"])?;
+        for port in [&n.port_a, &n.port_b] {
+            sh(&["ip", "-n", &n.m, "link", "set", port, "master", "br0"])?;
+            sh(&["ip", "-n", &n.m, "link", "set", port, "up"])?;
+            let _ = sh(&["ip", "netns", "exec", &n.m, "ethtool", "-K", port, "tso", "off", "gso", "off", "gro", "off"]);
+        }
+        sh(&["ip", "-n", &n.m, "link", "set", "br0", "up"])?;
         for (ns, dev, v4, v6) in [(&n.a, &n.veth_a, A4, A6), (&n.b, &veth_b, B4, B6)] {
             sh(&["ip", "-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
             sh(&["ip", "-n", ns, "addr", "add", &format!("{v6}/64"), "dev", dev, "nodad"])?;
@@ -84,8 +100,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = sh(&["ip", "netns", "del", &self.a]);
-        let _ = sh(&["ip", "netns", "del", &self.b]);
+        for x in [&self.a, &self.m, &self.b] {
+            let _ = sh(&["ip", "netns", "del", x]);
+        }
     }
 }
 
@@ -355,13 +372,47 @@ fn live_capture_matches_the_kernel() {
     let live = Live::start(&n.a, &args);
     // A second one beside it, like `netstat -s 0.5`: a JSON document every half second.
     let every = Live::start(&n.a, &["-i", &n.veth_a, "--host", A4, "-s", "--format", "json", "0.5"]);
+    let every_started = Instant::now();
+    // The bridge's two ports as a tap delivers them, each direction on its own
+    // port (only frames entering the bridge there), merged by time.
+    let mut tap_args = vec!["-i", &n.port_a, "-i", &n.port_b, "-f", "inbound"];
+    tap_args.extend(hosts);
+    tap_args.extend(["-a", "-s", "--format", "json"]);
+    let tap = Live::start(&n.m, &tap_args);
+    // Both ports both ways, as a SPAN session mirroring both ports: every frame twice.
+    let mut span_args = vec!["-i", &n.port_a, "-i", &n.port_b];
+    span_args.extend(hosts);
+    span_args.extend(["-a", "-s", "--format", "json"]);
+    let span = Live::start(&n.m, &span_args);
     let keep = drive_traffic(&n);
     // Quiet: nothing in flight when the kernel is read and wirestat stopped.
     std::thread::sleep(Duration::from_millis(300));
     let kernel = kernel_view(&n.a);
     let (code, out, err, took) = live.stop(libc::SIGINT, Duration::from_secs(5));
+    // Long enough for two interval boundaries at least.
+    std::thread::sleep(Duration::from_millis(1100).saturating_sub(every_started.elapsed()));
     let (every_code, every_out, _, _) = every.stop(libc::SIGTERM, Duration::from_secs(5));
+    let (tap_code, tap_out, tap_err, _) = tap.stop(libc::SIGINT, Duration::from_secs(5));
+    let (span_code, span_out, span_err, _) = span.stop(libc::SIGINT, Duration::from_secs(5));
     drop(keep);
+    for (what, code, out, err) in [("tap", tap_code, &tap_out, &tap_err), ("span", span_code, &span_out, &span_err)] {
+        assert_eq!(code, 0, "{what}: {err:?}");
+        let v: Value = serde_json::from_str(out.trim()).unwrap();
+        let t = tool_view(&v);
+        assert_eq!(
+            (&t.0, &t.1, &t.2),
+            (&kernel.0, &kernel.1, &kernel.2),
+            "{what} (two interfaces merged) vs the kernel"
+        );
+        let dups = v["capture"]["duplicates"].as_u64().unwrap();
+        let tcp = v["capture"]["tcp_segments"].as_u64().unwrap();
+        if what == "span" {
+            // Every TCP frame twice (the bridge's own chatter goes out once per port).
+            assert!(2 * dups >= tcp, "span: every frame twice: {}", v["capture"]);
+        } else {
+            assert_eq!(dups, 0, "tap: {}", v["capture"]);
+        }
+    }
     assert_eq!(every_code, 0);
     let times: Vec<f64> =
         every_out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["time"].as_f64().unwrap()).collect();
