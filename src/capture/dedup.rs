@@ -156,3 +156,57 @@ fn fold(a: u64, b: u64) -> u64 {
     let m = a as u128 * b as u128;
     (m as u64) ^ (m >> 64) as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Kind;
+
+    const MS: u64 = 1_000_000;
+
+    /// A TCP summary from `a` to `b` (one-byte addresses are enough here).
+    fn tcp(ts: u64, a: u8, b: u8) -> Summary {
+        let mut s = Summary { ts, ..Summary::default() };
+        s.src[15] = a;
+        s.dst[15] = b;
+        (s.sport, s.dport) = (40000 + a as u16, 40000 + b as u16);
+        s
+    }
+
+    #[test]
+    fn a_copy_within_the_window_is_dropped_once_and_later_frames_are_kept() {
+        let mut d = Dedup::new(DEFAULT_WINDOW_NS);
+        let frame = [7u8; 100];
+        let t = 1_000 * MS;
+        assert!(!d.is_copy(1, &frame, 100, &tcp(t, 1, 2), Ok(Kind::Tcp)));
+        assert!(d.is_copy(2, &frame, 100, &tcp(t + 7_000, 1, 2), Ok(Kind::Tcp)));
+        // A different wire length is a different frame.
+        assert!(!d.is_copy(3, &frame, 101, &tcp(t + 8_000, 1, 2), Ok(Kind::Tcp)));
+        // The same bytes a millisecond later: not a copy (a timer-driven retransmission).
+        assert!(!d.is_copy(4, &frame, 100, &tcp(t + MS, 1, 2), Ok(Kind::Tcp)));
+        assert_eq!(d.dropped, 1);
+    }
+
+    #[test]
+    fn a_retransmission_after_the_peer_spoke_is_never_a_copy() {
+        let mut d = Dedup::new(DEFAULT_WINDOW_NS);
+        let (orig, dupack) = ([1u8; 90], [2u8; 60]);
+        let t = 5_000 * MS;
+        assert!(!d.is_copy(1, &orig, 90, &tcp(t, 1, 2), Ok(Kind::Tcp)));
+        // The peer's duplicate ACK, then the same bytes 35 µs after the original.
+        assert!(!d.is_copy(2, &dupack, 60, &tcp(t + 20_000, 2, 1), Ok(Kind::Tcp)));
+        assert!(!d.is_copy(3, &orig, 90, &tcp(t + 35_000, 1, 2), Ok(Kind::Tcp)));
+        // Frames of other connections in between change nothing.
+        assert!(!d.is_copy(4, &[3u8; 90], 90, &tcp(t + 36_000, 3, 4), Ok(Kind::Tcp)));
+        assert!(d.is_copy(5, &[3u8; 90], 90, &tcp(t + 37_000, 3, 4), Ok(Kind::Tcp)));
+    }
+
+    #[test]
+    fn frames_that_are_not_tcp_are_compared_by_bytes_and_time_only() {
+        let mut d = Dedup::new(DEFAULT_WINDOW_NS);
+        let arp = [9u8; 42];
+        let s = Summary { ts: 10 * MS, ..Summary::default() };
+        assert!(!d.is_copy(1, &arp, 60, &s, Err(Skip::NonIp)));
+        assert!(d.is_copy(2, &arp, 60, &Summary { ts: 10 * MS + 5_000, ..s }, Err(Skip::NonIp)));
+    }
+}

@@ -580,7 +580,8 @@ impl LiveSource {
             let due = !any_empty || draining || wall_ns() >= ts.saturating_add(REORDER_WINDOW_NS);
             if !due {
                 if let Some(now) = self.idle(Some(ts + REORDER_WINDOW_NS)) {
-                    return Next::Tick(now);
+                    // The clock must not pass a frame still waiting its turn.
+                    return Next::Tick(now.min(ts));
                 }
                 continue;
             }
