@@ -49,7 +49,7 @@ fn install_signal_handlers() {
 /// `-D`: the interfaces, numbered as `-i N` takes them, like tcpdump -D.
 pub fn list_interfaces() -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
-    for (n, i) in live::interfaces()?.iter().enumerate() {
+    for (n, i) in wirestat::capture::interfaces()?.iter().enumerate() {
         let desc = i.description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default();
         let flags = if i.flags.is_empty() { String::new() } else { format!(" [{}]", i.flags.join(", ")) };
         writeln!(out, "{}.{}{desc}{flags}", n + 1, i.name)?;

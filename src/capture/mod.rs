@@ -5,10 +5,12 @@
 
 pub mod dedup;
 mod file;
+mod iface;
 pub mod live;
 mod merge;
 
 pub use file::{FileSource, OfflineCapture, open_offline};
+pub use iface::{Interface, interfaces};
 pub use live::{LiveOptions, LiveSource, LiveStats};
 pub use merge::Merged;
 
