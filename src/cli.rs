@@ -44,7 +44,7 @@ pub enum Layout {
 )]
 pub struct Args {
     /// Capture file to read (pcap or pcapng; `-` for standard input); repeat to merge several in timestamp order.
-    #[arg(short = 'r', long = "read", value_name = "FILE", required = true)]
+    #[arg(short = 'r', long = "read", value_name = "FILE", required_unless_present_any = ["interface", "list_interfaces"], conflicts_with = "interface")]
     pub read: Vec<PathBuf>,
 
     /// BPF filter applied while reading (tcpdump syntax).
@@ -119,6 +119,36 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS")]
     pub idle_timeout: Option<f64>,
 
+    /// Capture live on this interface (a name, or its number in -D's list); repeat to
+    /// merge several (a tap's two directions) by time. Stops on Ctrl-C or SIGTERM.
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub interface: Vec<String>,
+
+    /// List the interfaces that can be captured on, like tcpdump -D.
+    #[arg(short = 'D', long = "list-interfaces")]
+    pub list_interfaces: bool,
+
+    /// Save every frame captured to FILE (pcap) while tracking it; `wirestat -r FILE` replays it.
+    #[arg(short = 'w', long = "write", value_name = "FILE", requires = "interface")]
+    pub write: Option<PathBuf>,
+
+    /// Do not put the interface into promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+
+    /// Bytes kept of each captured frame (headers are all wirestat reads).
+    #[arg(long, value_name = "BYTES", default_value_t = wirestat::capture::live::DEFAULT_SNAPLEN)]
+    pub snaplen: u32,
+
+    /// Kernel capture buffer per interface, in KiB, like tcpdump -B.
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB", default_value_t = wirestat::capture::live::DEFAULT_BUFFER_KIB)]
+    pub buffer_kib: u32,
+
+    /// Track exact duplicate frames too (by default a copy of a frame seen within
+    /// 1 ms, as a SPAN session mirroring both ports delivers it, is dropped and counted).
+    #[arg(long)]
+    pub keep_duplicates: bool,
+
     /// INTERVAL: print the views every INTERVAL seconds of capture time, then at the end.
     /// Anything else: a filter expression, as tcpdump takes it.
     #[arg(value_name = "INTERVAL | EXPRESSION", allow_negative_numbers = true)]
@@ -164,6 +194,10 @@ fn is_protocol(s: &str) -> bool {
 /// Long options that take the next argument as their value.
 const LONG_WITH_VALUE: &[&str] = &[
     "--read",
+    "--interface",
+    "--write",
+    "--snaplen",
+    "--buffer-size",
     "--filter",
     "--count",
     "--host",
@@ -216,7 +250,7 @@ pub fn linux_p(argv: Vec<OsString>) -> Vec<OsString> {
         let mut tail = "";
         for (i, c) in cluster.char_indices() {
             match c {
-                'r' | 'f' | 'c' => {
+                'r' | 'f' | 'c' | 'i' | 'w' | 'B' => {
                     tail = &cluster[i..];
                     break;
                 }

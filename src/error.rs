@@ -12,6 +12,14 @@ pub enum Error {
     Filter { filter: String, reason: String },
     #[error("{0}")]
     Usage(String),
+    #[error("no permission to capture on {iface} ({reason})")]
+    CapturePermission { iface: String, reason: String },
+    #[error("no interface named {iface}; capture interfaces: {}", available.join(", "))]
+    NoSuchInterface { iface: String, available: Vec<String> },
+    #[error("cannot capture on {iface}: {reason}")]
+    Capture { iface: String, reason: String },
+    #[error("cannot write {path}: {reason}")]
+    Save { path: PathBuf, reason: String },
     #[error("write error: {0}")]
     Io(#[from] std::io::Error),
 }

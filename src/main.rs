@@ -7,6 +7,7 @@
 //! early (`| head`) is not an error: exit 0, quietly.
 
 mod cli;
+mod live_cmd;
 
 use cli::{Args, Format, Layout, Trailing};
 use std::collections::HashSet;
@@ -90,6 +91,7 @@ fn explain(e: &Error, args: &Args) -> String {
              to give a filter and an INTERVAL, put the filter in -f 'EXPRESSION'"
         ),
         Error::Filter { .. } => format!("{e}; see 'man pcap-filter' for the syntax"),
+        Error::CapturePermission { .. } => live_cmd::explain_permission(e),
         _ => e.to_string(),
     }
 }
@@ -187,6 +189,7 @@ fn plan(args: &Args) -> Result<Plan, Error> {
         profile: Profile::new(args.os).with_idle_timeout(idle),
         interest,
         max_flows,
+        dedup: !args.keep_duplicates,
         ..Config::default()
     };
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -243,9 +246,17 @@ struct Shown {
 }
 
 fn run(args: &Args) -> Result<Read, Error> {
+    if args.list_interfaces {
+        live_cmd::list_interfaces()?;
+        return Ok(Read::Whole);
+    }
     let plan = plan(args)?;
     for n in &plan.notes {
         say(n);
+    }
+    if !args.interface.is_empty() {
+        live_cmd::run(args, &plan)?;
+        return Ok(Read::Whole);
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -10,6 +10,8 @@
 
 use crate::addr::shard_hash;
 use crate::analysis::{ExtrasFactory, Interest};
+use crate::capture::LiveStats;
+use crate::capture::dedup::{self, Dedup};
 use crate::capture::{FileSource, Merged, Next, Source};
 use crate::decode::{self, DecodeStats, Kind, Packet};
 use crate::error::Error;
@@ -28,6 +30,10 @@ use std::thread::JoinHandle;
 pub const BATCH: usize = 512;
 /// Batches in flight per worker before the reader waits.
 const DEPTH: usize = 8;
+/// The same for a live capture, where a full channel drops a batch instead of
+/// waiting: deep enough (64k summaries a worker) to ride out a worker that the
+/// scheduler leaves off the CPU for a while on a busy machine.
+const LIVE_DEPTH: usize = 128;
 /// A packet more than this far ahead of the capture's clock has a corrupt timestamp.
 const MAX_JUMP: u64 = 86_400 * 1_000_000_000;
 /// Shards with no traffic still hear the time at least this often (capture time).
@@ -53,6 +59,8 @@ pub struct Config {
     /// Hand the workers every decoded packet, not only TCP segments and the
     /// ICMP errors quoting them (for analyzers of UDP, ICMP or IP).
     pub all_packets: bool,
+    /// Drop exact duplicate frames (a SPAN session's second copies) before tracking.
+    pub dedup: bool,
 }
 
 /// The worker side of the pipeline, fed by [`Engine::push`].
@@ -67,10 +75,24 @@ pub struct Engine {
     gauges: Arc<Vec<AtomicU64>>,
     watermark: u64,
     last_flush: u64,
+    /// Live capture: a batch a worker has no room for is dropped, not waited for.
+    lossy: bool,
+    /// Summaries dropped that way.
+    dropped: u64,
 }
 
 impl Engine {
     pub fn new(cfg: &Config) -> Engine {
+        Engine::build(cfg, false)
+    }
+
+    /// An engine for a live capture: pushing never waits for the workers;
+    /// what they have no room for is dropped and counted (`dropped`).
+    pub fn live(cfg: &Config) -> Engine {
+        Engine::build(cfg, true)
+    }
+
+    fn build(cfg: &Config, lossy: bool) -> Engine {
         let n = cfg.workers.max(1);
         let store = Arc::new(Store::new());
         let gauges: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
@@ -79,7 +101,7 @@ impl Engine {
         let mut senders = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
         for i in 0..n {
-            let (tx, rx) = bounded::<Msg>(DEPTH);
+            let (tx, rx) = bounded::<Msg>(if lossy { LIVE_DEPTH } else { DEPTH });
             senders.push(tx);
             let extras = cfg.analyzers.as_ref().map_or_else(Vec::new, |f| f());
             let mut shard = Shard::with_extras(cfg.profile, cfg.interest.clone(), cfg.max_flows.div_ceil(n), extras);
@@ -116,7 +138,7 @@ impl Engine {
             handles.push(h);
         }
         let pending = (0..n).map(|_| Vec::with_capacity(BATCH)).collect();
-        Engine { senders, pending, pool, acks, handles, store, gauges, watermark: 0, last_flush: 0 }
+        Engine { senders, pending, pool, acks, handles, store, gauges, watermark: 0, last_flush: 0, lossy, dropped: 0 }
     }
 
     /// Hands one packet to its shard.
@@ -145,6 +167,12 @@ impl Engine {
     }
 
     fn send(&mut self, i: usize) {
+        // Only this thread sends, so a channel that is not full now takes the batch.
+        if self.lossy && self.senders[i].is_full() {
+            self.dropped += self.pending[i].len() as u64;
+            self.pending[i].clear();
+            return;
+        }
         let fresh = self.pool.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
         let full = std::mem::replace(&mut self.pending[i], fresh);
         let _ = self.senders[i].send(Msg::Batch(full, self.watermark));
@@ -156,6 +184,13 @@ impl Engine {
             self.send(i);
         }
         self.last_flush = self.watermark;
+    }
+
+    /// The capture clock reads `now` though no packet came: the workers hear
+    /// the time (and get what is pending), so their timers fire on a quiet link.
+    pub fn tick(&mut self, now: u64) {
+        self.watermark = self.watermark.max(now);
+        self.flush();
     }
 
     /// Brings every shard to capture time `at` and has them publish: the store
@@ -244,7 +279,8 @@ pub fn run<S: Source>(
     cfg: &Config,
     mut on_snapshot: impl FnMut(&Store, &Health, u64) -> Result<(), Error>,
 ) -> Result<Health, Error> {
-    let mut engine = Engine::new(cfg);
+    let mut engine = if src.is_live() { Engine::live(cfg) } else { Engine::new(cfg) };
+    let mut dedup = cfg.dedup.then(|| Dedup::new(dedup::DEFAULT_WINDOW_NS));
     let mut decode = DecodeStats::default();
     let mut next_tick = 0u64;
     let mut last_ts = 0u64;
@@ -266,13 +302,39 @@ pub fn run<S: Source>(
             s.frame = frame_no;
             s.frame_len = f.orig_len;
             let r = decode::decode(f.linktype, f.data, &mut s);
+            // Decode counts describe the input as read, copies included.
             decode.count(r);
-            r
+            if let Some(d) = &mut dedup
+                && d.is_copy(frame_no, f.data, f.orig_len, &s, r)
+            {
+                return None;
+            }
+            Some(r)
         });
         let decoded = match got {
-            Next::Frame(r) => r,
-            // Not built for offline sources yet: the clock moves with frames.
-            Next::Tick(_) => continue,
+            Next::Frame(Some(r)) => r,
+            // A SPAN session's second copy of a frame.
+            Next::Frame(None) => continue,
+            Next::Tick(now) => {
+                // A quiet link: the clock moves on without packets.
+                if now > last_ts {
+                    if interval > 0 {
+                        if next_tick == 0 {
+                            next_tick = now - now % interval + interval;
+                        }
+                        if now >= next_tick {
+                            let (at, sources) = (next_tick, Sources::read(&mut src, &dedup, &engine));
+                            let health = health(&decode, &sources, &engine.snapshot(at).1, at, span(first_ts, last_ts));
+                            on_snapshot(&engine.store, &health, at)?;
+                            // As for packets: a stall longer than an interval is not replayed view by view.
+                            next_tick = now - now % interval + interval;
+                        }
+                    }
+                    last_ts = now;
+                    engine.tick(now);
+                }
+                continue;
+            }
             Next::End => break,
         };
         progress.tick(decode.frames, || src.progress(), || engine.flows());
@@ -287,8 +349,9 @@ pub fn run<S: Source>(
                 next_tick = s.ts - s.ts % interval + interval;
             }
             if s.ts >= next_tick {
+                let sources = Sources::read(&mut src, &dedup, &engine);
                 let health =
-                    health(&decode, src.errors(), &engine.snapshot(next_tick).1, next_tick, span(first_ts, last_ts));
+                    health(&decode, &sources, &engine.snapshot(next_tick).1, next_tick, span(first_ts, last_ts));
                 on_snapshot(&engine.store, &health, next_tick)?;
                 // Intervals with no packets at all would repeat the same view:
                 // after a gap in the capture, carry on from the interval this packet opens.
@@ -307,28 +370,42 @@ pub fn run<S: Source>(
         }
     }
     progress.finish();
+    let sources = Sources::read(&mut src, &dedup, &engine);
     let (store, stats) = engine.finish(last_ts);
-    let h = health(&decode, src.errors(), &stats, last_ts, span(first_ts, last_ts));
+    let h = health(&decode, &sources, &stats, last_ts, span(first_ts, last_ts));
     on_snapshot(&store, &h, last_ts)?;
     Ok(h)
 }
 
-fn health(
-    decode: &DecodeStats,
-    read_errors: &[String],
-    stats: &[ShardStats],
-    at: u64,
-    span: Option<(u64, u64)>,
-) -> Health {
+/// What the reader side knows of the input at a snapshot.
+struct Sources {
+    read_errors: Vec<String>,
+    duplicates: u64,
+    live: Option<LiveStats>,
+}
+
+impl Sources {
+    fn read<S: Source>(src: &mut S, dedup: &Option<Dedup>, engine: &Engine) -> Sources {
+        Sources {
+            read_errors: src.errors().to_vec(),
+            duplicates: dedup.as_ref().map_or(0, |d| d.dropped),
+            live: src.live_stats().map(|l| LiveStats { dropped_pipeline: engine.dropped, ..l }),
+        }
+    }
+}
+
+fn health(decode: &DecodeStats, src: &Sources, stats: &[ShardStats], at: u64, span: Option<(u64, u64)>) -> Health {
     Health {
         snapshot_ns: at,
         frame_span: span,
         decode: *decode,
+        duplicates: src.duplicates,
+        live: src.live,
         flows_tracked: stats.iter().map(|s| s.flows).sum(),
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
         host_entries_dropped: stats.iter().map(|s| s.counters_dropped).sum(),
-        read_errors: read_errors.to_vec(),
+        read_errors: src.read_errors.clone(),
         table_bytes: stats.iter().map(|s| s.heap_bytes).sum(),
         reader_cpu: crate::report::thread_cpu_seconds(),
         worker_cpu: stats.iter().map(|s| s.cpu_seconds).collect(),

@@ -85,6 +85,10 @@ pub struct Health {
     /// Times of the earliest and latest frame read so far (nanoseconds); `None` before any.
     pub frame_span: Option<(u64, u64)>,
     pub decode: crate::decode::DecodeStats,
+    /// Exact duplicate frames dropped before tracking (a SPAN session's second copies).
+    pub duplicates: u64,
+    /// What a live capture received and lost; `None` when reading files.
+    pub live: Option<crate::capture::LiveStats>,
     pub flows_tracked: u64,
     pub flows_evicted: u64,
     pub flows_idle_expired: u64,

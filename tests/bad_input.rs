@@ -278,9 +278,12 @@ fn cut_off_file_merged_with_a_good_one() {
     let v: Value = serde_json::from_str(stdout_of(&o).trim()).unwrap();
     assert_eq!(capture_count(&v, "frames"), 100 + recs.len() as u64);
     assert_eq!(capture_category_sum(&v), 100 + recs.len() as u64);
+    // The cut file's frames are exact copies of the good file's first 100, at the same times.
+    assert_eq!(capture_count(&v, "duplicates"), 100);
     let err = stderr_of(&o);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 2, "{err}");
     assert!(err.contains("cut.pcap") && err.contains("after 100 frames"), "{err}");
+    assert!(err.contains("100 duplicate frames dropped"), "{err}");
 }
 
 #[test]

@@ -8,9 +8,12 @@
 //! the files libpcap refuses ([`frames`] switches between them).
 
 pub mod bpf;
+pub mod dedup;
 mod file;
 pub mod frames;
+mod iface;
 pub mod libpcap;
+pub mod live;
 mod merge;
 pub mod offline;
 pub mod pcapng;
@@ -19,6 +22,8 @@ pub mod stream;
 
 pub use file::FileSource;
 pub use frames::capture_ns;
+pub use iface::{Interface, interfaces};
+pub use live::{LiveOptions, LiveSource, LiveStats};
 pub use merge::Merged;
 pub use offline::{OfflineCapture, open_offline};
 
@@ -56,4 +61,13 @@ pub trait Source {
     fn errors(&self) -> &[String];
     /// (bytes consumed, total bytes) for a progress display; total 0 when unknown.
     fn progress(&self) -> (u64, u64);
+    /// A live source delivers frames in real time: the reader must never wait
+    /// on the workers (what they cannot take is dropped and counted instead).
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// What the capture itself received and lost so far (live sources only).
+    fn live_stats(&mut self) -> Option<LiveStats> {
+        None
+    }
 }

@@ -71,7 +71,7 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         out,
         "\"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"host_entries_dropped\":{},\
          \"read_errors\":{},\"first_frame_time\":{},\"last_frame_time\":{},\"first_frame_time_utc\":{},\
-         \"last_frame_time_utc\":{}}}}}",
+         \"last_frame_time_utc\":{},\"duplicates\":{}",
         health.flows_tracked,
         health.flows_evicted,
         health.flows_idle_expired,
@@ -81,6 +81,15 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         span_time(health, |(_, last)| last, false),
         span_time(health, |(first, _)| first, true),
         span_time(health, |(_, last)| last, true),
+        health.duplicates
     )?;
-    out.write_all(b"\n")
+    if let Some(l) = &health.live {
+        write!(
+            out,
+            ",\"packets_received\":{},\"packets_dropped_kernel\":{},\"packets_dropped_interface\":{},\
+             \"packets_dropped_pipeline\":{},\"late_frames\":{}",
+            l.packets_received, l.dropped_kernel, l.dropped_interface, l.dropped_pipeline, l.late_frames
+        )?;
+    }
+    out.write_all(b"}}\n")
 }

@@ -190,6 +190,7 @@ pub fn health_lines(h: &Health) -> Vec<String> {
         label(d.bad_timestamps, "bad_timestamps"),
         label(d.unknown_link, "unknown_link_type"),
         (h.flows_evicted, "flows evicted"),
+        (h.duplicates, "duplicate frames dropped (exact copies within 1 ms, as a SPAN session delivers them)"),
         (
             h.host_entries_dropped,
             "counter or listener entries of forgotten addresses not kept (use --host to follow specific hosts)",
