@@ -242,21 +242,29 @@ impl LiveSource {
         }
     }
 
+    /// The stop sequence (drain what the kernel holds until the deadline, one
+    /// last tick at the stop time, then the end), checked before each read:
+    /// `Some` is what to return instead of reading.
+    fn stopping<T>(&mut self) -> Option<Next<T>> {
+        self.stop_requested();
+        loop {
+            match self.phase {
+                Phase::Ended => return Some(Next::End),
+                Phase::Closing { at } => {
+                    self.phase = Phase::Ended;
+                    return Some(Next::Tick(at));
+                }
+                Phase::Draining { at, deadline } if Instant::now() >= deadline => self.phase = Phase::Closing { at },
+                _ => return None,
+            }
+        }
+    }
+
     /// The single-interface path: frames straight from libpcap's buffer.
     fn next_single<T>(&mut self, visit: impl FnOnce(Frame<'_>) -> T) -> Next<T> {
         loop {
-            self.stop_requested();
-            match self.phase {
-                Phase::Ended => return Next::End,
-                Phase::Closing { at } => {
-                    self.phase = Phase::Ended;
-                    return Next::Tick(at);
-                }
-                Phase::Draining { at, deadline } if Instant::now() >= deadline => {
-                    self.phase = Phase::Closing { at };
-                    continue;
-                }
-                _ => {}
+            if let Some(n) = self.stopping() {
+                return n;
             }
             if self.ifaces[0].ended {
                 self.phase = Phase::Closing { at: wall_ns() };
@@ -265,8 +273,9 @@ impl LiveSource {
             match self.ifaces[0].read() {
                 Read::Frame(hdr, data) => {
                     // SAFETY: libpcap's header and data stay valid until the next
-                    // read on this handle, and the returned frame borrows `self`
-                    // mutably, so no read can happen while it lives.
+                    // read on this handle, and the frame is only lent to `visit`
+                    // within this call, while `self` is borrowed mutably: no read
+                    // can happen while it lives.
                     let (hdr, data) = unsafe { (&*hdr, std::slice::from_raw_parts(data, (*hdr).caplen as usize)) };
                     let ts = header_ns(hdr, self.ifaces[0].nano);
                     if let Phase::Draining { at, .. } = self.phase
@@ -328,18 +337,8 @@ impl LiveSource {
     /// still have an earlier one.
     fn next_merged<T>(&mut self, visit: impl FnOnce(Frame<'_>) -> T) -> Next<T> {
         loop {
-            self.stop_requested();
-            match self.phase {
-                Phase::Ended => return Next::End,
-                Phase::Closing { at } => {
-                    self.phase = Phase::Ended;
-                    return Next::Tick(at);
-                }
-                Phase::Draining { at, deadline } if Instant::now() >= deadline => {
-                    self.phase = Phase::Closing { at };
-                    continue;
-                }
-                _ => {}
+            if let Some(n) = self.stopping() {
+                return n;
             }
             let any_empty = self.fill();
             let earliest = (0..self.heads.len()).filter(|&i| self.heads[i].full).min_by_key(|&i| self.heads[i].ts);
