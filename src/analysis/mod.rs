@@ -78,6 +78,39 @@ pub trait Analyzer: Send {
     fn publish(&self, _store: &Store) {}
 }
 
+/// A plug-in analyzer's per-connection state, kept beside the flow table and
+/// indexed by [`FlowId`] (as the timer epochs are), so the flow entry itself
+/// stays at its size whatever analyzers run. An entry starts afresh in
+/// `open` (a slot is reused once its connection is retired).
+#[derive(Debug, Default)]
+pub struct PerFlow<T> {
+    v4: Vec<T>,
+    v6: Vec<T>,
+}
+
+impl<T: Default> PerFlow<T> {
+    fn vec(&mut self, id: FlowId) -> (&mut Vec<T>, usize) {
+        let slot = crate::flow::tables::slot(id) as usize;
+        (if crate::flow::tables::is_v6(id) { &mut self.v6 } else { &mut self.v4 }, slot)
+    }
+
+    /// The fresh state of a connection just opened in `id`.
+    pub fn open(&mut self, id: FlowId) -> &mut T {
+        let (v, slot) = self.vec(id);
+        if v.len() <= slot {
+            v.resize_with(slot + 1, T::default);
+        }
+        v[slot] = T::default();
+        &mut v[slot]
+    }
+
+    /// The state of connection `id` (opened before).
+    pub fn get_mut(&mut self, id: FlowId) -> Option<&mut T> {
+        let (v, slot) = self.vec(id);
+        v.get_mut(slot)
+    }
+}
+
 /// The analyzers a shard runs besides netstat; built per worker.
 pub type Extras = Vec<Box<dyn Analyzer>>;
 
@@ -101,18 +134,21 @@ mod tests {
         active_opens: u32,
         listeners: u32,
         timer_fails: u32,
-        retired: Vec<Retire>,
+        /// Why, and how many segments the connection had (from the probe's per-flow state).
+        retired: Vec<(Retire, u32)>,
         other_packets: u32,
         published: u32,
     }
 
-    struct Probe(Arc<Mutex<Heard>>);
+    struct Probe(Arc<Mutex<Heard>>, PerFlow<u32>);
 
     impl Analyzer for Probe {
         fn on_open(&mut self, id: FlowId, _p: &Packet) {
             self.0.lock().unwrap().opens.push(id);
+            self.1.open(id);
         }
-        fn on_segment(&mut self, _id: FlowId, _d: usize, _p: &Packet, _c: &Conn, ev: &SegEvents) {
+        fn on_segment(&mut self, id: FlowId, _d: usize, _p: &Packet, _c: &Conn, ev: &SegEvents) {
+            *self.1.get_mut(id).expect("opened") += 1;
             let mut h = self.0.lock().unwrap();
             h.active_opens += ev.sender.has(Event::ActiveOpen) as u32;
             h.listeners += ev.sender.has(Event::Listener) as u32;
@@ -120,8 +156,9 @@ mod tests {
         fn on_timer(&mut self, _id: FlowId, _side: usize, _c: &Conn, ev: Events, _now: u64) {
             self.0.lock().unwrap().timer_fails += ev.has(Event::AttemptFailed) as u32;
         }
-        fn on_retire(&mut self, _id: FlowId, _c: &Conn, why: Retire) {
-            self.0.lock().unwrap().retired.push(why);
+        fn on_retire(&mut self, id: FlowId, _c: &Conn, why: Retire) {
+            let segs = *self.1.get_mut(id).expect("opened");
+            self.0.lock().unwrap().retired.push((why, segs));
         }
         fn on_packet(&mut self, _p: &Packet) {
             self.0.lock().unwrap().other_packets += 1;
@@ -145,7 +182,7 @@ mod tests {
     #[test]
     fn an_extra_analyzer_hears_opens_events_timers_retirements_and_other_packets() {
         let heard = Arc::new(Mutex::new(Heard::default()));
-        let extras: Extras = vec![Box::new(Probe(heard.clone()))];
+        let extras: Extras = vec![Box::new(Probe(heard.clone(), PerFlow::default()))];
         let mut sh = Shard::with_extras(Profile::new(Os::Linux), Interest::All, 1 << 10, extras);
         const S: u64 = 1_000_000_000;
         let t0 = 1_700_000_000 * S;
@@ -164,7 +201,7 @@ mod tests {
         let h = heard.lock().unwrap();
         assert_eq!(h.opens.len(), 2, "{h:?}");
         assert_eq!((h.active_opens, h.listeners, h.timer_fails), (2, 1, 1), "{h:?}");
-        assert_eq!(h.retired, [Retire::Closed], "{h:?}");
+        assert_eq!(h.retired, [(Retire::Closed, 1)], "the unanswered SYN: {h:?}");
         assert_eq!((h.other_packets, h.published), (1, 1), "{h:?}");
     }
 }
