@@ -17,10 +17,18 @@
 //! - for TCP, nothing was seen from the other end of its connection since the
 //!   first copy.
 //!
-//! The cost is fixed: two direct-mapped tables, no allocation per frame.
-//! Frames are compared by a keyed 64-bit hash of their bytes, not the bytes
-//! themselves; two different frames colliding within the window is a 2^-64
-//! event per comparison.
+//! The cost is fixed: a direct-mapped table of recent frames and a ring of
+//! the last frames' connections and directions (written in order, so cheap to
+//! keep; read only when a frame looks like a copy), no allocation per frame.
+//! Frames are compared by a keyed 64-bit hash, not byte by byte, and the hash
+//! reads the headers and the end of the frame rather than all of it (a full
+//! pass over every byte cost a fifth of a replay's CPU): the first
+//! `HASHED_HEAD` bytes hold every header down to the transport checksum, which
+//! covers the payload, plus the IP ID that tells an IPv4 retransmission apart;
+//! the wire and captured lengths and the last 16 bytes catch what a checksum
+//! offloaded to the NIC leaves unchecked. Two different frames that agree on
+//! all of that within the window, with the peer silent in between, would
+//! carry the same sequence space: a copy for every count wirestat keeps.
 
 use crate::addr::shard_hash;
 use crate::decode::{Kind, Packet, Skip};
@@ -33,8 +41,13 @@ pub const DEFAULT_WINDOW_NS: u64 = 1_000_000;
 /// in its slot, i.e. for about this many frames (far more than one window holds
 /// below a few Mpps).
 const FRAME_SLOTS: usize = 1 << 12;
-/// Connections whose last frame per direction is remembered.
-const FLOW_SLOTS: usize = 1 << 14;
+/// Bytes of a frame's start that the hash reads: every header wirestat decodes
+/// down to the transport checksum fits (ERSPAN III with its subheader, an
+/// inner VLAN, IPv6 and TCP: 122 bytes).
+const HASHED_HEAD: usize = 128;
+/// Frames whose connection and direction are remembered, for the "peer
+/// silent since" rule. A copy further back than this is kept (tracked).
+const RING: usize = 1 << 12;
 
 #[derive(Clone, Copy, Default)]
 struct Seen {
@@ -44,22 +57,14 @@ struct Seen {
     frame: u64,
 }
 
-#[derive(Clone, Copy, Default)]
-struct FlowSeen {
-    /// The connection's direction-free hash (0: empty slot).
-    key: u64,
-    /// Frame number at which this connection took the slot: it knows nothing before.
-    claimed: u64,
-    /// Last frame number seen from each end (0: none).
-    last: [u64; 2],
-}
-
 /// The duplicate filter: feed it every frame in reading order.
 pub struct Dedup {
     window: u64,
     key: [u64; 2],
     frames: Box<[Seen]>,
-    flows: Box<[FlowSeen]>,
+    /// Per frame number modulo `RING`: its TCP connection's direction-free hash
+    /// with the low bit telling the direction (0: not TCP).
+    ring: Box<[u64]>,
     /// Frames dropped as duplicates.
     pub dropped: u64,
 }
@@ -73,7 +78,7 @@ impl Dedup {
             // Keyed per process: crafted frames cannot aim at each other's slots.
             key: [rs.hash_one(1u8) | 1, rs.hash_one(2u8) | 1],
             frames: vec![Seen::default(); FRAME_SLOTS].into_boxed_slice(),
-            flows: vec![FlowSeen::default(); FLOW_SLOTS].into_boxed_slice(),
+            ring: vec![0; RING].into_boxed_slice(),
             dropped: 0,
         }
     }
@@ -84,16 +89,20 @@ impl Dedup {
     #[inline]
     pub fn is_copy(&mut self, frame: u64, data: &[u8], orig_len: u32, s: &Packet, r: Result<Kind, Skip>) -> bool {
         let hash = self.hash(data, orig_len);
-        // TCP frames note their direction; other frames have no peer to consult.
-        let flow = match r {
-            Ok(Kind::Tcp) => Some(self.note_flow(s, frame)),
-            _ => None,
+        // TCP frames note their connection and direction; other frames have no peer to consult.
+        let end = match r {
+            Ok(Kind::Tcp) => {
+                let dir = ((s.src, s.sport) > (s.dst, s.dport)) as u64;
+                shard_hash(&s.src, &s.dst, s.sport, s.dport) & !1 | 2 | dir
+            }
+            _ => 0,
         };
+        self.ring[frame as usize % RING] = end;
         let slot = (hash >> (64 - FRAME_SLOTS.trailing_zeros())) as usize;
         let seen = self.frames[slot];
         let copy = seen.hash == hash
             && seen.ts.abs_diff(s.ts) < self.window
-            && flow.is_none_or(|(f, dir)| self.peer_silent_since(f, dir, seen.frame));
+            && (end == 0 || self.peer_silent(end, seen.frame, frame));
         if copy {
             // The first copy stays the reference: a third one is measured from it too.
             self.dropped += 1;
@@ -103,36 +112,31 @@ impl Dedup {
         copy
     }
 
-    /// Records that this end of the connection sent frame `frame`; returns the
-    /// connection's slot and this end's side.
-    fn note_flow(&mut self, s: &Packet, frame: u64) -> (usize, usize) {
-        let key = shard_hash(&s.src, &s.dst, s.sport, s.dport) | 1;
-        let dir = ((s.src, s.sport) > (s.dst, s.dport)) as usize;
-        let slot = (key >> (64 - FLOW_SLOTS.trailing_zeros())) as usize;
-        let f = &mut self.flows[slot];
-        if f.key != key {
-            *f = FlowSeen { key, claimed: frame, last: [0, 0] };
+    /// Nothing from the other end of `end`'s connection between frames
+    /// `since` and `now`. A first copy too far back for the ring to tell is
+    /// taken as answered: the frame is kept.
+    fn peer_silent(&self, end: u64, since: u64, now: u64) -> bool {
+        if now.saturating_sub(since) >= RING as u64 {
+            return false;
         }
-        f.last[dir] = frame;
-        (slot, dir)
+        let other = end ^ 1;
+        (since + 1..now).all(|f| self.ring[f as usize % RING] != other)
     }
 
-    /// Nothing from the other end since frame `since`, as far as the table
-    /// knows. A connection that lost its slot to another one in between is a
-    /// stranger again: its slot no longer remembers that far back, so nothing
-    /// is dropped.
-    fn peer_silent_since(&self, slot: usize, dir: usize, since: u64) -> bool {
-        let f = &self.flows[slot];
-        f.claimed <= since && f.last[dir ^ 1] < since
-    }
-
-    /// A keyed hash of the frame's bytes and wire length: 16 bytes per
-    /// multiply, folded (the same mixing as the flow hash in `addr`).
+    /// A keyed hash of the frame's headers, its end and its lengths (see the
+    /// module's comment): 16 bytes per multiply, folded (the same mixing as
+    /// the flow hash in `addr`).
     #[inline]
     fn hash(&self, data: &[u8], orig_len: u32) -> u64 {
         let [k0, k1] = self.key;
         let mut h = fold(k0 ^ orig_len as u64, k1 ^ data.len() as u64);
-        let mut chunks = data.chunks_exact(16);
+        if data.len() > HASHED_HEAD + 16 {
+            let end = &data[data.len() - 16..];
+            let a = u64::from_le_bytes(end[..8].try_into().unwrap());
+            let b = u64::from_le_bytes(end[8..].try_into().unwrap());
+            h = fold(a ^ k1 ^ h, b ^ k0);
+        }
+        let mut chunks = data[..data.len().min(HASHED_HEAD)].chunks_exact(16);
         for c in &mut chunks {
             let a = u64::from_le_bytes(c[..8].try_into().unwrap());
             let b = u64::from_le_bytes(c[8..].try_into().unwrap());
@@ -199,6 +203,18 @@ mod tests {
         // Frames of other connections in between change nothing.
         assert!(!d.is_copy(4, &[3u8; 90], 90, &tcp(t + 36_000, 3, 4), Ok(Kind::Tcp)));
         assert!(d.is_copy(5, &[3u8; 90], 90, &tcp(t + 37_000, 3, 4), Ok(Kind::Tcp)));
+    }
+
+    #[test]
+    fn frames_alike_in_their_headers_but_not_their_end_are_different() {
+        let mut d = Dedup::new(DEFAULT_WINDOW_NS);
+        let a = [5u8; 400];
+        let mut b = a;
+        b[399] = 6;
+        let s = Packet { ts: 20 * MS, ..Packet::default() };
+        assert!(!d.is_copy(1, &a, 400, &s, Err(Skip::NonIp)));
+        assert!(!d.is_copy(2, &b, 400, &Packet { ts: 20 * MS + 5_000, ..s }, Err(Skip::NonIp)));
+        assert!(d.is_copy(3, &b, 400, &Packet { ts: 20 * MS + 6_000, ..s }, Err(Skip::NonIp)));
     }
 
     #[test]
