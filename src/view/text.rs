@@ -190,6 +190,11 @@ pub fn health_lines(h: &Health) -> Vec<String> {
         label(d.bad_timestamps, "bad_timestamps"),
         label(d.unknown_link, "unknown_link_type"),
         (h.flows_evicted, "flows evicted"),
+        (
+            h.one_sided_connections,
+            "connections seen from one side only: the mirror looks incomplete (one direction missing); \
+             their rows are inferred from that side",
+        ),
         (h.duplicates, "duplicate frames dropped (exact copies within 1 ms, as a SPAN session delivers them)"),
         (
             h.host_entries_dropped,
