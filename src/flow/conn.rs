@@ -283,7 +283,8 @@ impl Conn {
     /// segment is applied first, as if it had been captured; it is not counted
     /// as a segment, and `silent` stays unseen. What is proven:
     /// - a connecting socket's ACK (of the peer's ISN) proves the peer's SYN-ACK;
-    /// - a request socket's data, or its ACK of data, proves the handshake's ACK;
+    /// - a request socket's data or FIN (it sends neither before a child socket
+    ///   takes over), or its ACK of data, proves the handshake's ACK;
     /// - an ACK that moves by exactly one proves the peer's FIN (one byte of data
     ///   moves it by one too: if a later ACK moves on, the FIN is withdrawn).
     #[cold]
@@ -300,7 +301,7 @@ impl Conn {
             TcpState::SynRcvd
                 if seen.has(f::PASSIVE)
                     && silent.state == TcpState::Unknown
-                    && (s.payload_len > 0 || after(s.ack, seen.rcv_nxt)) =>
+                    && (s.payload_len > 0 || s.has(flag::FIN) || after(s.ack, seen.rcv_nxt)) =>
             {
                 let ack = synthetic(s, flag::ACK, seen.rcv_nxt, seen.isn.wrapping_add(1));
                 Self::from_silent(silent, seen, &ack, now, out);

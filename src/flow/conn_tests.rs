@@ -1888,6 +1888,18 @@ fn one_sided_server_data_proves_the_handshake_and_its_fin_acking_the_client_fin_
 }
 
 #[test]
+fn one_sided_server_fin_right_after_its_synack_proves_the_handshake() {
+    // A request socket sends no FIN: the socket that does was accepted.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(0)));
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).at(ms(5)));
+    states(&w, CloseWait, FinWait1);
+    mibs(&w, NONE, PASSIVE);
+    assert!(w.conn().one_sided());
+}
+
+#[test]
 fn one_sided_ack_by_one_that_is_followed_by_more_was_data_and_is_withdrawn() {
     // A telnet client's capture: the server's one-byte echo moves the ACK by one too.
     let t = Tuple::v4();
