@@ -6,7 +6,13 @@
 //!
 //! Acceptance checks follow Linux, the oracle: a RST is accepted only at
 //! `rcv_nxt` (RFC 5961), an ACK moves FIN_WAIT_1 on only if it covers the FIN,
-//! a request socket accepts only the ACK of its SYN-ACK.
+//! a request socket accepts only the ACK of its SYN-ACK, in its window.
+//!
+//! What the capture lacks is inferred only where the captured segments prove
+//! it: a side never seen sending (a one-sided capture) gets the segments its
+//! peer's ACKs prove (`infer_from_one_side`); a socket taken as closed that
+//! completes its handshake was still connecting (`revive`); a host whose own
+//! segments never acknowledge a FIN never got it.
 //!
 //! It counts nothing: what each segment did is returned as [`SegEvents`] for
 //! the analyzers (the MIB counters among them) to act on.
