@@ -20,6 +20,9 @@ pub struct Profile {
     pub syn_rcvd_timeout: u64,
     /// How long an orphaned FIN_WAIT_2 waits for the peer's FIN.
     pub fin_wait2_timeout: u64,
+    /// How long after its FIN an orphan whose FIN is never acknowledged
+    /// (FIN_WAIT_1, CLOSING, LAST_ACK) is dropped, after its last retransmission.
+    pub fin_give_up: u64,
     /// How long a connection with no row left is remembered, so that its late
     /// segments (retransmissions, a last ACK) are not mistaken for a new connection.
     pub linger: u64,
@@ -44,21 +47,35 @@ impl Profile {
         match os {
             // tcp_syn_retries=6: SYNs at 0,1,3,7,15,31,63 s, give-up at 127 s;
             // tcp_synack_retries=5: request dropped after 63 s; tcp_fin_timeout=60 s.
+            // tcp_orphan_retries=0 means 8 retransmissions: an orphan gives up at the
+            // first retransmission timer to fire once 102.2 s (0.2 s * (2^9 - 1),
+            // retransmits_timed_out's bound at TCP_RTO_MIN) have passed since its FIN;
+            // with its RTO doubling from r, that is r * (2^k - 1) for the first such k:
+            // 102.2 s at the 0.2 s minimum RTO, up to about 205 s for RTOs under a few
+            // seconds. Taken: 204.4 s (twice the bound), by when the socket is gone for
+            // any usual RTO; on a LAN (RTO ~0.2 s) the host drops it near 102 s, so such
+            // a row can outlive the host's by up to ~100 s.
             Os::Linux => Profile {
                 time_wait: 60 * SEC,
                 syn_sent_timeout: 127 * SEC,
                 syn_rcvd_timeout: 63 * SEC,
                 fin_wait2_timeout: 60 * SEC,
+                fin_give_up: 204_400_000_000,
                 linger: 10 * SEC,
                 idle_timeout: 0,
                 icmp_soft_window: 100_000,
             },
             // TcpMaxSynRetransmissions=2 (3 s, 6 s, 12 s): give-up at 21 s; TcpTimedWaitDelay=240 s.
+            // TcpMaxDataRetransmissions=5: a FIN is resent 5 times, the RTO doubling each
+            // time, and the socket dropped one more RTO later: 63 RTOs after the FIN, from
+            // ~19 s (300 ms minimum RTO) to 189 s (a 3 s RTO, the initial one). Taken:
+            // 189 s, the upper bound, as for Linux.
             Os::Windows => Profile {
                 time_wait: 240 * SEC,
                 syn_sent_timeout: 21 * SEC,
                 syn_rcvd_timeout: 21 * SEC,
                 fin_wait2_timeout: 120 * SEC,
+                fin_give_up: 189 * SEC,
                 linger: 10 * SEC,
                 idle_timeout: 0,
                 icmp_soft_window: 0,

@@ -404,6 +404,7 @@ fn health(decode: &DecodeStats, src: &Sources, stats: &[ShardStats], at: u64, sp
         flows_tracked: stats.iter().map(|s| s.flows).sum(),
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
+        one_sided_connections: stats.iter().map(|s| s.one_sided).sum(),
         host_entries_dropped: stats.iter().map(|s| s.counters_dropped).sum(),
         read_errors: src.read_errors.clone(),
         table_bytes: stats.iter().map(|s| s.heap_bytes).sum(),

@@ -31,6 +31,8 @@ pub struct Row {
     pub state: TcpState,
     /// Picked up without its handshake.
     pub midstream: bool,
+    /// Inferred from one side's segments: the capture never showed the other side sending.
+    pub one_sided: bool,
     /// Sequence space the local side sent that the peer has not acknowledged (Linux's Send-Q).
     pub send_q: u32,
 }
@@ -92,6 +94,8 @@ pub struct Health {
     pub flows_tracked: u64,
     pub flows_evicted: u64,
     pub flows_idle_expired: u64,
+    /// Connections seen from one side only (an incomplete mirror): their rows are inferred.
+    pub one_sided_connections: u64,
     /// Counter/listener entries not kept for forgotten addresses (the cap without `--host`).
     pub host_entries_dropped: u64,
     pub read_errors: Vec<String>,

@@ -53,7 +53,7 @@ const FAILS: u32 = 8;
 const RESETS: u32 = 12;
 
 /// The four counted events are the first four, so event bit `i` counts in nibble `i`.
-const OPENS: u16 = 0b1111;
+const OPENS: u32 = 0b1111;
 const _: () = assert!(
     Event::ActiveOpen as u8 == 0
         && Event::PassiveOpen as u8 == 1
@@ -61,13 +61,13 @@ const _: () = assert!(
         && Event::EstabReset as u8 == 3
 );
 /// Events a segment's sender counts beyond the segment itself.
-const SENDER_COUNTED: u16 = OPENS | 1 << Event::Retransmit as u8;
+const SENDER_COUNTED: u32 = OPENS | 1 << Event::Retransmit as u8 | 1 << Event::AttemptRevived as u8;
 
 impl EpCounts {
     /// Adds one to the nibble of every counted event in `ev`, except nibbles at 15.
     #[inline]
     fn count(&mut self, ev: Events) {
-        let b = ev.bits() & OPENS;
+        let b = (ev.bits() & OPENS) as u16;
         if b == 0 {
             return;
         }
@@ -76,6 +76,13 @@ impl EpCounts {
         // The low bit of every nibble that holds 15.
         let full = (((n & 0x7777) + 0x1111) & n & 0x8888) >> 3;
         self.opens = n + (inc & !full);
+    }
+
+    /// Takes back one failed attempt (the attempt went on after all).
+    fn uncount_fail(&mut self) {
+        if self.nibble(FAILS) > 0 {
+            self.opens -= 1 << FAILS;
+        }
     }
 
     fn nibble(&self, at: u32) -> u64 {
@@ -146,6 +153,9 @@ impl MibFlow {
             s.synack_resent = s.synack_resent.saturating_add(e.has(Event::SynAckResent) as u8);
         }
         s.count(e);
+        if e.has(Event::AttemptRevived) {
+            s.uncount_fail();
+        }
         self.ep[1 - d].count(ev.receiver);
     }
 
@@ -270,6 +280,7 @@ impl Netstat {
                     foreign_port: f.key.port(1 - side),
                     state: st,
                     midstream: f.conn.midstream(),
+                    one_sided: f.conn.one_sided(),
                     send_q: f.conn.ep[side].send_q(f.mib.ep[side].acked()),
                 });
             }

@@ -6,7 +6,13 @@
 //!
 //! Acceptance checks follow Linux, the oracle: a RST is accepted only at
 //! `rcv_nxt` (RFC 5961), an ACK moves FIN_WAIT_1 on only if it covers the FIN,
-//! a request socket accepts only the ACK of its SYN-ACK.
+//! a request socket accepts only the ACK of its SYN-ACK, in its window.
+//!
+//! What the capture lacks is inferred only where the captured segments prove
+//! it: a side never seen sending (a one-sided capture) gets the segments its
+//! peer's ACKs prove (`infer_from_one_side`); a socket taken as closed that
+//! completes its handshake was still connecting (`revive`); a host whose own
+//! segments never acknowledge a FIN never got it.
 //!
 //! It counts nothing: what each segment did is returned as [`SegEvents`] for
 //! the analyzers (the MIB counters among them) to act on.
@@ -33,8 +39,11 @@ mod f {
     pub const SENT: u16 = 0x20;
     /// SYN_RCVD as a listener's request socket (its completion is a passive open).
     pub const PASSIVE: u16 = 0x40;
-    /// Closed by an ICMP error that Linux would only record as a soft error.
-    pub const SOFT_ERR: u16 = 0x80;
+    /// Closed while connecting with no failed attempt counted: by an ICMP error Linux
+    /// only records as a soft error, or by its own RST at `snd_nxt`, which a socket
+    /// that is gone sends and so does one whose PAWS check rejected a segment. Its
+    /// SYN resent, or its ACK of the peer's SYN-ACK, shows it still connecting.
+    pub const SOFT_CLOSE: u16 = 0x80;
     /// The connection was picked up without its handshake (set on both sides).
     pub const MIDSTREAM: u16 = 0x100;
     /// `isn` is the first sequence number seen, not a SYN's.
@@ -48,7 +57,14 @@ mod f {
     pub const SEEN: u16 = 0x1000;
     /// This endpoint has resent sequence space.
     pub const RESENT: u16 = 0x2000;
+    /// Closed while connecting with a failed attempt counted (refused, unreachable,
+    /// given up). Its ACK of the peer's SYN-ACK would show the attempt went on.
+    pub const FAIL_CLOSE: u16 = 0x4000;
 }
+
+/// Most a request socket's receive window can be: its SYN-ACK's window field,
+/// which is never scaled (RFC 7323 §2.2).
+const MAX_SYN_WINDOW: u32 = 65535;
 
 /// The state of side `x` of a connection picked up mid-stream, from what the
 /// capture showed of the close so far (`y` is its peer).
@@ -128,6 +144,16 @@ impl Endpoint {
         }
     }
 
+    /// Whether segment `s` falls in the receive window, as tcp_check_req decides
+    /// for a handshake's ACK (`tcp_in_window`): at `rcv_nxt`, or overlapping
+    /// the window, whose size the SYN-ACK's unscaled field bounds.
+    fn in_window(&self, s: &Packet) -> bool {
+        let end = s.seq.wrapping_add(s.seq_len());
+        !self.has(f::RCV_SET)
+            || s.seq == self.rcv_nxt
+            || (after(end, self.rcv_nxt) && before(s.seq, self.rcv_nxt.wrapping_add(MAX_SYN_WINDOW)))
+    }
+
     /// Whether the peer has acknowledged everything this endpoint sent, FIN included.
     fn fin_acked_by(&self, ack: u32) -> bool {
         self.has(f::FIN_SENT) && !before(ack, self.snd_nxt)
@@ -148,14 +174,16 @@ impl Endpoint {
         self.flags &= !f::PEER_FIN_PENDING;
         match self.state {
             TcpState::SynRcvd | TcpState::Established => self.enter(TcpState::CloseWait, now),
-            TcpState::FinWait1 => self.enter(TcpState::Closing, now),
+            // Its FIN give-up timer keeps running from its FIN.
+            TcpState::FinWait1 => self.state = TcpState::Closing,
             TcpState::FinWait2 | TcpState::TimeWait => self.enter(TcpState::TimeWait, now),
             _ => {}
         }
     }
 
     /// `rcv_nxt` moved: a FIN waiting behind a hole (at `peer_fin`) may now be in order.
-    fn check_pending_fin(&mut self, peer_fin: u32, now: u64) {
+    fn check_pending_fin(&mut self, peer_fin: Option<u32>, now: u64) {
+        let Some(peer_fin) = peer_fin else { return };
         if self.has(f::PEER_FIN_PENDING) && !before(self.rcv_nxt, peer_fin) {
             if !after(self.rcv_nxt, peer_fin) {
                 self.rcv_nxt = peer_fin.wrapping_add(1);
@@ -185,6 +213,12 @@ impl Conn {
     /// Picked up without its handshake: no opens are counted for it.
     pub fn midstream(&self) -> bool {
         self.ep[0].has(f::MIDSTREAM)
+    }
+
+    /// Seen from one side only, its rows inferred from that side: a side the
+    /// capture never showed sending has a state (only inference gives it one).
+    pub fn one_sided(&self) -> bool {
+        !self.midstream() && self.ep.iter().any(|e| !e.has(f::SEEN) && e.state != TcpState::Unknown)
     }
 
     pub fn has_rows(&self) -> bool {
@@ -225,30 +259,144 @@ impl Conn {
             snd.enter(a, now);
             rcv.enter(b, now);
         }
+        if !rst && s.has(flag::ACK) {
+            if !rcv.has(f::SEEN) && !snd.has(f::MIDSTREAM) {
+                Self::infer_from_one_side(snd, rcv, s, now, &mut out);
+            } else if snd.state == TcpState::Closed && snd.has(f::SOFT_CLOSE | f::FAIL_CLOSE) {
+                Self::revive(snd, rcv, s, now, &mut out.sender);
+            }
+        }
+        Self::apply(snd, rcv, s, now, &mut out);
+        out
+    }
+
+    /// Segment `s` of `snd` to `rcv`: what it does to both.
+    #[inline(always)]
+    fn apply(snd: &mut Endpoint, rcv: &mut Endpoint, s: &Packet, now: u64, out: &mut SegEvents) {
         if s.has(flag::FIN) && !snd.has(f::FIN_SENT) && !rcv.has(f::FIN_SENT) {
             snd.set(f::FIRST_FIN);
         }
-
         // A FIN is the last sequence number its sender uses: the peer's FIN
         // position is its snd_nxt - 1, so it need not be stored.
-        Self::sent(snd, s, rcv.snd_nxt.wrapping_sub(1), now, &mut out.sender);
-        Self::received(rcv, s, snd.snd_nxt.wrapping_sub(1), now, &mut out.receiver);
-        out
+        let fin_of = |e: &Endpoint| e.has(f::FIN_SENT).then(|| e.snd_nxt.wrapping_sub(1));
+        Self::sent(snd, s, fin_of(rcv), now, &mut out.sender);
+        Self::received(rcv, s, fin_of(snd), now, &mut out.receiver);
+    }
+
+    /// One-sided capture (an asymmetric mirror, a tap port that lost a
+    /// direction): `silent` has sent nothing the capture shows, and segment `s`
+    /// of `seen` proves a segment of `silent` that the capture lacks. That
+    /// segment is applied first, as if it had been captured; it is not counted
+    /// as a segment, and `silent` stays unseen. What is proven:
+    /// - a connecting socket's ACK (of the peer's ISN) proves the peer's SYN-ACK;
+    /// - a request socket's data or FIN (it sends neither before a child socket
+    ///   takes over), or its ACK of data, proves the handshake's ACK;
+    /// - an ACK that moves by exactly one proves the peer's FIN (one byte of data
+    ///   moves it by one too: if a later ACK moves on, the FIN is withdrawn).
+    #[cold]
+    #[inline(never)]
+    fn infer_from_one_side(seen: &mut Endpoint, silent: &mut Endpoint, s: &Packet, now: u64, out: &mut SegEvents) {
+        if s.has(flag::SYN) {
+            return;
+        }
+        match seen.state {
+            TcpState::SynSent => {
+                let synack = synthetic(s, flag::SYN | flag::ACK, s.ack.wrapping_sub(1), seen.isn.wrapping_add(1));
+                Self::from_silent(silent, seen, &synack, now, out);
+            }
+            TcpState::SynRcvd
+                if seen.has(f::PASSIVE)
+                    && silent.state == TcpState::Unknown
+                    && (s.payload_len > 0 || s.has(flag::FIN) || after(s.ack, seen.rcv_nxt)) =>
+            {
+                let ack = synthetic(s, flag::ACK, seen.rcv_nxt, seen.isn.wrapping_add(1));
+                Self::from_silent(silent, seen, &ack, now, out);
+            }
+            _ => {}
+        }
+        if silent.has(f::FIN_SENT) && after(s.ack, silent.snd_nxt) {
+            Self::withdraw_fin(seen, silent, now);
+            out.receiver.add(Event::InferenceWithdrawn);
+        }
+        let closable = matches!(seen.state, TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2)
+            && matches!(silent.state, TcpState::Established | TcpState::CloseWait);
+        if closable && !silent.has(f::FIN_SENT) && seen.has(f::RCV_SET) && s.ack == seen.rcv_nxt.wrapping_add(1) {
+            let fin = synthetic(s, flag::FIN | flag::ACK, seen.rcv_nxt, silent.rcv_nxt);
+            Self::from_silent(silent, seen, &fin, now, out);
+        }
+    }
+
+    /// Applies `seg`, which `silent` sent and the capture lacks, to both sides;
+    /// its events join those of the captured segment (whose receiver `silent` is).
+    fn from_silent(silent: &mut Endpoint, seen: &mut Endpoint, seg: &Packet, now: u64, out: &mut SegEvents) {
+        let mut ev = SegEvents::default();
+        Self::apply(silent, seen, seg, now, &mut ev);
+        silent.flags &= !f::SEEN;
+        out.receiver.merge(ev.sender);
+        out.receiver.add(Event::Inferred);
+        out.sender.merge(ev.receiver);
+    }
+
+    /// The FIN inferred for `silent` was a byte of data: both sides go back to
+    /// where they were without it.
+    fn withdraw_fin(seen: &mut Endpoint, silent: &mut Endpoint, now: u64) {
+        silent.flags &= !(f::FIN_SENT | f::FIRST_FIN);
+        let got_fin = seen.has(f::FIN_SENT) && silent.has(f::RCV_SET) && !before(silent.rcv_nxt, seen.snd_nxt);
+        silent.enter(if got_fin { TcpState::CloseWait } else { TcpState::Established }, now);
+        if seen.has(f::FIN_SENT) {
+            // Its own FIN was the first; its give-up timer keeps running.
+            seen.set(f::FIRST_FIN);
+            seen.state = TcpState::FinWait1;
+        } else {
+            seen.enter(TcpState::Established, now);
+        }
+    }
+
+    /// `e` was taken as closed while connecting, and its segment `s` is an ACK:
+    /// if it acknowledges the peer's SYN-ACK in the attempt's own sequence
+    /// space, the socket was still connecting (a closed one would have answered
+    /// the SYN-ACK with a RST), and has now completed its handshake. So Linux
+    /// does when its PAWS check rejects a RST or FIN that looked acceptable: it
+    /// answers with a RST at its `snd_nxt` and keeps connecting.
+    #[cold]
+    #[inline(never)]
+    fn revive(e: &mut Endpoint, peer: &Endpoint, s: &Packet, now: u64, ev: &mut Events) {
+        let acks_synack = peer.state == TcpState::SynRcvd && s.ack == peer.isn.wrapping_add(1);
+        let same_attempt = e.has(f::ISN_SET) && !e.has(f::BASE_ONLY) && after(s.seq, e.isn) && !after(s.seq, e.snd_nxt);
+        if s.has(flag::SYN) || !acks_synack || !same_attempt {
+            return;
+        }
+        if e.has(f::FAIL_CLOSE) {
+            ev.add(Event::AttemptRevived);
+        }
+        e.flags &= !(f::SOFT_CLOSE | f::FAIL_CLOSE);
+        e.rcv_nxt = s.ack;
+        e.set(f::RCV_SET);
+        e.enter(TcpState::Established, now);
     }
 
     /// The sender's side of segment `s`: sequence accounting and the
     /// transitions its own segments cause (RFC 9293 event "SEND", "CLOSE", "ABORT").
-    fn sent(e: &mut Endpoint, s: &Packet, peer_fin: u32, now: u64, ev: &mut Events) {
+    fn sent(e: &mut Endpoint, s: &Packet, peer_fin: Option<u32>, now: u64, ev: &mut Events) {
+        // A SYN-ACK to it came before any segment of its own (see `received`):
+        // the end of the peer's SYN, if so.
+        let synack_in = (e.state == TcpState::Unknown && e.has(f::ISN_SET) && e.has(f::RCV_SET) && !e.has(f::SEQ_SET))
+            .then_some(e.rcv_nxt);
+        let synack_isn = e.isn;
+        // Its first captured segment after segments of it were inferred (one-sided
+        // so far): sequence space it re-covers was never on the wire before.
+        let inferred = !e.has(f::SEEN) && e.has(f::SENT);
         e.set(f::SEEN);
         let syn = s.has(flag::SYN);
         let ack = s.has(flag::ACK);
+        let rst = s.has(flag::RST);
 
         // Retransmission by the sequence rule Linux's OutSegs uses: a segment
         // carrying sequence space that ends at or before what was already sent.
         let len = s.seq_len();
         if len > 0 {
             let end = s.seq.wrapping_add(len);
-            if e.has(f::SEQ_SET) && !after(end, e.snd_nxt) {
+            if e.has(f::SEQ_SET) && !after(end, e.snd_nxt) && !inferred {
                 e.set(f::RESENT);
                 ev.add(Event::Retransmit);
                 if syn && ack {
@@ -265,22 +413,37 @@ impl Conn {
                     }
                 }
             } else {
-                if !e.has(f::SEQ_SET) && !syn {
+                if !e.has(f::SEQ_SET) && !syn && !e.has(f::ISN_SET) {
                     // Picked up mid-stream: sequence space is counted from here.
                     e.isn = s.seq;
                     e.set(f::ISN_SET | f::BASE_ONLY);
                 }
-                e.snd_nxt = end;
+                if !e.has(f::SEQ_SET) || after(end, e.snd_nxt) {
+                    e.snd_nxt = end;
+                }
                 e.set(f::SEQ_SET);
             }
         }
-        if ack && !s.has(flag::RST) && (!e.has(f::RCV_SET) || after(s.ack, e.rcv_nxt)) {
+        // In CLOSING, a segment whose ACK still does not cover the peer's FIN shows
+        // that FIN never reached it (each segment carries its current rcv_nxt).
+        if e.state == TcpState::Closing && ack && !rst && peer_fin.is_some_and(|p| !after(s.ack, p)) {
+            e.rcv_nxt = s.ack;
+            e.state = TcpState::FinWait1;
+            ev.add(Event::PeerFinLost);
+        }
+        if ack && !rst && (!e.has(f::RCV_SET) || after(s.ack, e.rcv_nxt)) {
+            let fin_out = peer_fin.is_some_and(|p| !e.has(f::RCV_SET) || !after(e.rcv_nxt, p));
             e.rcv_nxt = s.ack;
             e.set(f::RCV_SET);
-            e.check_pending_fin(peer_fin, now);
+            if e.has(f::PEER_FIN_PENDING) {
+                e.check_pending_fin(peer_fin, now);
+            } else if fin_out && peer_fin.is_some_and(|p| after(s.ack, p)) {
+                // Its ACK covers the peer's FIN, which it had not taken: it has now.
+                e.fin_arrived(now);
+            }
         }
 
-        if s.has(flag::RST) {
+        if rst {
             match e.state {
                 // A socket aborting its connection resets with ACK (Linux's
                 // tcp_send_active_reset, BSD's tcp_outflags). A bare RST answers a segment
@@ -294,7 +457,10 @@ impl Conn {
                 // A connecting socket resets only an unacceptable SYN-ACK, at that one's ACK
                 // number, and stays connecting. A RST at its own snd_nxt answers an
                 // acceptable one, so its socket is gone (a close() in SYN_SENT counts nothing).
-                TcpState::SynSent if !ack && s.seq == e.snd_nxt => e.enter(TcpState::Closed, now),
+                TcpState::SynSent if !ack && s.seq == e.snd_nxt => {
+                    e.set(f::SOFT_CLOSE);
+                    e.enter(TcpState::Closed, now)
+                }
                 TcpState::SynSent => {}
                 // A bare RST elsewhere in the sequence space answers an unacceptable ACK
                 // (a listener's for its request socket, or tcp_rcv_state_process's in a
@@ -309,17 +475,23 @@ impl Conn {
 
         if syn && !ack {
             match e.state {
-                TcpState::Closed if e.has(f::SOFT_ERR) && e.isn == s.seq => {
-                    // The soft ICMP error did not end the attempt: connect() is still retrying.
-                    e.flags &= !f::SOFT_ERR;
+                TcpState::Closed if e.has(f::SOFT_CLOSE) && e.isn == s.seq => {
+                    // The soft ICMP error or the RST did not end the attempt: connect() is still retrying.
+                    e.flags &= !f::SOFT_CLOSE;
                     e.enter(TcpState::SynSent, now);
                 }
                 TcpState::Unknown | TcpState::Closed => {
                     e.isn = s.seq;
-                    e.flags &= !f::BASE_ONLY;
+                    // A FIN sent before its SYN belonged to no connection of it.
+                    e.flags &= !(f::BASE_ONLY | f::SOFT_CLOSE | f::FAIL_CLOSE | f::FIN_SENT | f::FIRST_FIN);
                     e.set(f::ISN_SET);
                     ev.add(Event::ActiveOpen);
                     e.enter(TcpState::SynSent, now);
+                    if synack_in.is_some() && synack_isn == s.seq {
+                        // Its SYN-ACK was captured before this SYN (they crossed the capture
+                        // point out of order, or the file's order is not the wire's).
+                        e.enter(TcpState::Established, now);
+                    }
                 }
                 // The SYN-ACK we took as delivered never arrived: it is still connecting.
                 TcpState::Established if e.isn == s.seq && e.snd_nxt == e.isn.wrapping_add(1) => {
@@ -332,7 +504,7 @@ impl Conn {
             match e.state {
                 TcpState::Unknown | TcpState::Closed => {
                     e.isn = s.seq;
-                    e.flags &= !f::BASE_ONLY;
+                    e.flags &= !(f::BASE_ONLY | f::FIN_SENT | f::FIRST_FIN);
                     e.set(f::ISN_SET | f::PASSIVE);
                     e.enter(TcpState::SynRcvd, now);
                     ev.add(Event::Listener);
@@ -343,6 +515,12 @@ impl Conn {
                 }
                 _ => {}
             }
+        } else if let Some(peer_syn_end) = synack_in
+            && ack
+            && !before(s.ack, peer_syn_end)
+        {
+            // Its SYN was not captured, but it acknowledges the SYN-ACK it got.
+            e.enter(TcpState::Established, now);
         }
 
         if s.has(flag::FIN) && !e.has(f::FIN_SENT) {
@@ -359,7 +537,7 @@ impl Conn {
     }
 
     /// The receiver's side of segment `s` (RFC 9293 "SEGMENT ARRIVES").
-    fn received(e: &mut Endpoint, s: &Packet, peer_fin: u32, now: u64, ev: &mut Events) {
+    fn received(e: &mut Endpoint, s: &Packet, peer_fin: Option<u32>, now: u64, ev: &mut Events) {
         let syn = s.has(flag::SYN);
         let ack = s.has(flag::ACK);
 
@@ -368,6 +546,7 @@ impl Conn {
                 // Only a RST that acknowledges our SYN is acceptable.
                 TcpState::SynSent if ack && s.ack == e.snd_nxt => {
                     ev.add(Event::AttemptFailed);
+                    e.set(f::FAIL_CLOSE);
                     e.enter(TcpState::Closed, now);
                 }
                 TcpState::SynRcvd => {
@@ -430,16 +609,20 @@ impl Conn {
         }
         if syn {
             match e.state {
-                TcpState::SynSent | TcpState::SynRcvd if ack && s.ack == e.isn.wrapping_add(1) => {
+                // It acknowledges our SYN, and with TCP Fast Open the data the SYN carried.
+                TcpState::SynSent | TcpState::SynRcvd if ack && after(s.ack, e.isn) && !after(s.ack, e.snd_nxt) => {
                     e.rcv_nxt = s.seq.wrapping_add(1);
                     e.set(f::RCV_SET);
                     e.enter(TcpState::Established, now);
                 }
-                // Its SYN was not captured, but a SYN-ACK to it says it was connecting.
+                // A SYN-ACK to a SYN the capture has not shown: nothing proves this side
+                // has a socket (the SYN may be spoofed, the SYN-ACK's answer lost). Noted,
+                // so that its own SYN or ACK, if it comes, completes its handshake.
                 TcpState::Unknown if ack => {
+                    e.isn = s.ack.wrapping_sub(1);
+                    e.set(f::ISN_SET);
                     e.rcv_nxt = s.seq.wrapping_add(1);
                     e.set(f::RCV_SET);
-                    e.enter(TcpState::Established, now);
                 }
                 _ => {}
             }
@@ -448,7 +631,8 @@ impl Conn {
 
         if ack {
             match e.state {
-                TcpState::SynRcvd if s.ack == e.isn.wrapping_add(1) => {
+                // tcp_check_req drops the ACK if its sequence number is out of the window.
+                TcpState::SynRcvd if s.ack == e.isn.wrapping_add(1) && e.in_window(s) => {
                     if e.has(f::PASSIVE) {
                         ev.add(Event::PassiveOpen);
                     }
@@ -500,11 +684,12 @@ impl Conn {
             TcpState::SynSent => {
                 let first_syn_only = !e.has(f::RESENT);
                 if first_syn_only && now.saturating_sub(e.state_ts) < p.icmp_soft_window {
-                    e.set(f::SOFT_ERR);
+                    e.set(f::SOFT_CLOSE);
                     ev.add(Event::SoftIcmpError);
                 } else {
                     ev.add(Event::HardIcmpError);
                     ev.add(Event::AttemptFailed);
+                    e.set(f::FAIL_CLOSE);
                 }
                 e.enter(TcpState::Closed, now);
             }
@@ -532,10 +717,17 @@ impl Conn {
         if e.state == TcpState::SynSent {
             // connect() gave up: tcp_done() from SYN_SENT is a failed attempt.
             ev.add(Event::AttemptFailed);
+            e.set(f::FAIL_CLOSE);
         }
         e.enter(TcpState::Closed, now);
         ev
     }
+}
+
+/// A segment the capture lacks, built from the captured one `s` (addresses
+/// and time are not read by the state machine).
+fn synthetic(s: &Packet, flags: u8, seq: u32, ack: u32) -> Packet {
+    Packet { flags, seq, ack, payload_len: 0, ..*s }
 }
 
 fn request_fatal(s: &Packet) -> bool {
@@ -557,6 +749,8 @@ pub fn state_timeout(state: TcpState, p: &Profile) -> Option<u64> {
         TcpState::SynSent => Some(p.syn_sent_timeout),
         TcpState::SynRcvd => Some(p.syn_rcvd_timeout),
         TcpState::FinWait2 => Some(p.fin_wait2_timeout),
+        // An orphan whose FIN is never acknowledged; entering CLOSING keeps FIN_WAIT_1's start.
+        TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck => Some(p.fin_give_up),
         _ => None,
     }
 }

@@ -1794,3 +1794,435 @@ fn icmp_port_unreachable_for_a_synack_keeps_the_request_socket_host_unreachable_
     states(&w, Established, Closed);
     mibs(&w, ACTIVE, NONE);
 }
+
+// ---------------------------------------------------------------------------
+// One-sided captures: what the seen side's segments prove of the silent one
+// ---------------------------------------------------------------------------
+
+#[test]
+fn one_sided_client_ack_of_the_peer_isn_proves_the_synack_and_a_listener() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    states(&w, SynSent, Unknown);
+    assert!(!w.conn().one_sided(), "an unanswered SYN proves nothing missing");
+
+    let out = w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(50)));
+    states(&w, Established, Established);
+    assert!(out.receiver.has(Event::Inferred) && out.receiver.has(Event::Listener));
+    assert!(!out.sender.has(Event::Inferred));
+    // The server's request socket took this ACK: its passive open.
+    mibs(&w, ACTIVE, PASSIVE);
+    assert!(w.conn().one_sided());
+    // Nothing the server sent was captured, so nothing is counted as sent by it.
+    assert_eq!(Tx::of(w.counts(S)), tx(0, 0, 0, 0));
+
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(18).at(ms(51)));
+    w.feed(t.c().seq(ISN_C + 19).ack(ISN_S + 500).at(ms(200)));
+    states(&w, Established, Established);
+    // Its FIN: the server gets it (what is sent is taken as delivered).
+    w.feed(t.c().fin().seq(ISN_C + 19).ack(ISN_S + 500).at(ms(300)));
+    states(&w, FinWait1, CloseWait);
+    mibs(&w, ACTIVE, PASSIVE);
+    assert!(w.conn().one_sided());
+}
+
+#[test]
+fn one_sided_ack_moving_by_one_after_our_fin_is_the_peer_fin_time_wait() {
+    // http-get-client-only.pcap: the client's FIN, then its ACK one past the server's data.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(70)));
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(136).at(ms(71)));
+    w.feed(t.c().seq(ISN_C + 137).ack(ISN_S + 5008).at(ms(140)));
+    w.feed(t.c().fin().seq(ISN_C + 137).ack(ISN_S + 5008).at(ms(142)));
+    states(&w, FinWait1, CloseWait);
+
+    let out = w.feed(t.c().seq(ISN_C + 138).ack(ISN_S + 5009).at(ms(211)));
+    // The server's FIN followed the client's and acknowledged it; this ACK of it
+    // ends the server's LAST_ACK.
+    states(&w, TimeWait, Closed);
+    assert!(out.receiver.has(Event::Inferred));
+    assert_eq!(w.ep(C).state_ts, ms(211));
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn one_sided_lone_synack_leaves_the_silent_client_without_a_row() {
+    // wikipedia.pcap's last connection: the server answers a SYN the capture lacks.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    let out = w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(0)));
+    assert!(out.sender.has(Event::Listener));
+    states(&w, Unknown, SynRcvd);
+    assert!(!w.conn().one_sided());
+    // Retransmissions of it prove nothing more.
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1000)));
+    states(&w, Unknown, SynRcvd);
+    mibs(&w, NONE, NONE);
+    assert!(!w.conn().one_sided());
+}
+
+#[test]
+fn one_sided_server_data_proves_the_handshake_and_its_fin_acking_the_client_fin_last_ack() {
+    // http-get-server-only.pcap: SYN-ACK, an ACK of the request, the response, and a
+    // FIN that acknowledges one more byte: the client's FIN came first.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(0)));
+    let out = w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 137).at(ms(69)));
+    states(&w, Established, Established);
+    assert!(out.receiver.has(Event::Inferred));
+    // The server's handshake completed: its passive open; the client's SYN was not
+    // captured, so its open is not counted (it may predate the capture).
+    mibs(&w, NONE, PASSIVE);
+    assert!(w.conn().one_sided());
+
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 137).data(5007).at(ms(70)));
+    states(&w, Established, Established);
+    let out = w.feed(t.s().fin().seq(ISN_S + 5008).ack(ISN_C + 138).at(ms(141)));
+    assert!(out.receiver.has(Event::Inferred));
+    states(&w, TimeWait, LastAck);
+    mibs(&w, NONE, PASSIVE);
+}
+
+#[test]
+fn one_sided_server_fin_right_after_its_synack_proves_the_handshake() {
+    // A request socket sends no FIN: the socket that does was accepted.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(0)));
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).at(ms(5)));
+    states(&w, CloseWait, FinWait1);
+    mibs(&w, NONE, PASSIVE);
+    assert!(w.conn().one_sided());
+}
+
+#[test]
+fn one_sided_ack_by_one_that_is_followed_by_more_was_data_and_is_withdrawn() {
+    // A telnet client's capture: the server's one-byte echo moves the ACK by one too.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(1)));
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(1).at(ms(2)));
+    // The ACK that proves the server's FIN also acknowledges it.
+    w.feed(t.c().seq(ISN_C + 2).ack(ISN_S + 2).at(ms(3)));
+    states(&w, CloseWait, FinWait2);
+
+    let out = w.feed(t.c().seq(ISN_C + 2).ack(ISN_S + 3).data(1).at(ms(4)));
+    // Not a FIN: the echo was a byte, and this one too may be the FIN.
+    assert!(out.receiver.has(Event::InferenceWithdrawn));
+    states(&w, CloseWait, FinWait2);
+    let out = w.feed(t.c().seq(ISN_C + 3).ack(ISN_S + 40).at(ms(5)));
+    assert!(out.receiver.has(Event::InferenceWithdrawn));
+    states(&w, Established, Established);
+    assert_eq!(w.ep(S).snd_nxt, ISN_S + 3, "the silent side's data now ends where the guess did");
+
+    // Closing first, then an ACK by one, then more: back to FIN_WAIT_1 / CLOSE_WAIT.
+    w.feed(t.c().fin().seq(ISN_C + 3).ack(ISN_S + 40).at(ms(6)));
+    states(&w, FinWait1, CloseWait);
+    w.feed(t.c().seq(ISN_C + 4).ack(ISN_S + 41).at(ms(7)));
+    states(&w, TimeWait, Closed);
+    w.feed(t.c().seq(ISN_C + 4).ack(ISN_S + 45).at(ms(8)));
+    states(&w, FinWait1, CloseWait);
+    assert_eq!(w.ep(C).state_ts, ms(7), "its FIN's give-up timer is not restarted");
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn one_sided_inference_gives_way_when_the_silent_side_speaks() {
+    // The capture lost only the SYN-ACK: the server's later segments are seen.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(10).at(ms(2)));
+    states(&w, Established, Established);
+    assert!(w.conn().one_sided());
+    // Then the SYN-ACK itself, late (two interfaces merged): the first time it is on
+    // the wire, so no retransmission.
+    let out = w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(2)));
+    assert!(!out.sender.has(Event::Retransmit));
+    assert!(!w.conn().one_sided());
+    states(&w, Established, Established);
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 11).data(100).at(ms(3)));
+    assert_eq!(Tx::of(w.counts(S)), tx(2, 0, 0, 2));
+    // From here the ordinary rules: an ACK by one is no guess any more.
+    w.feed(t.c().seq(ISN_C + 11).ack(ISN_S + 101).at(ms(4)));
+    w.feed(t.c().seq(ISN_C + 11).ack(ISN_S + 102).at(ms(5)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn one_way_traffic_picked_up_mid_stream_infers_nothing() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(10).at(ms(0)));
+    w.feed(t.c().seq(ISN_C + 11).ack(ISN_S + 2).at(ms(1)));
+    states(&w, Unknown, Unknown);
+    assert!(!w.conn().one_sided() && !w.conn().has_rows());
+}
+
+#[test]
+fn shard_marks_one_sided_rows_counts_the_connections_and_lists_the_inferred_listener() {
+    let t = Tuple::v4();
+    let u = Tuple::new("10.0.0.1", 40001, "10.0.0.2", 80);
+    let mut sh = linux_shard();
+    process(
+        &mut sh,
+        &[
+            t.c().syn().seq(ISN_C).at(ms(0)),
+            t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(50)),
+            // A second connection whose SYN-ACK only is missing: it becomes two-sided.
+            u.c().syn().seq(ISN_C).at(ms(60)),
+            u.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(61)),
+        ],
+    );
+    assert_eq!(sh.stats().one_sided, 2);
+    process(&mut sh, &[u.s().seq(ISN_S + 1).ack(ISN_C + 1).data(5).at(ms(62))]);
+    assert_eq!(sh.stats().one_sided, 1);
+
+    let srv = view(&sh, t.server);
+    assert_eq!(srv.listeners, [(t.server, 80)], "the SYN-ACK the client acknowledged came from a listener");
+    let marks: Vec<(u16, bool)> = srv.rows.iter().map(|(_, r)| (r.foreign_port, r.one_sided)).collect();
+    assert_eq!(marks, [(40000, true), (40001, false)]);
+    assert!(view(&sh, t.client).rows.iter().all(|(_, r)| r.one_sided == (r.local_port == 40000)));
+
+    // Forgotten, it stays counted: the capture still lacked a direction.
+    process(&mut sh, &[t.c().rst().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(70))]);
+    sh.advance(ms(70) + 20 * SEC);
+    assert!(sh.conn(t.client, t.cport, t.server, t.sport).is_none());
+    assert_eq!(sh.stats().one_sided, 1);
+}
+
+// ---------------------------------------------------------------------------
+// Handshakes out of file order, TCP Fast Open, PAWS, the handshake ACK's window
+// ---------------------------------------------------------------------------
+
+#[test]
+fn syn_after_its_synack_in_file_order_is_still_the_active_open() {
+    // handshake-reorder.pcap: the SYN-ACK comes first in the file.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(0)));
+    states(&w, Unknown, SynRcvd);
+    let out = w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    assert!(out.sender.has(Event::ActiveOpen));
+    assert!(!out.sender.has(Event::Retransmit));
+    // It already got the SYN-ACK.
+    states(&w, Established, SynRcvd);
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(1)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+    assert_eq!(Tx::of(w.counts(C)), tx(2, 0, 0, 2));
+    assert!(!w.conn().one_sided() && !w.conn().midstream());
+}
+
+#[test]
+fn synack_answering_a_syn_before_the_capture_then_the_clients_ack_completes_it() {
+    // Two-sided capture that starts between the SYN and the SYN-ACK: no open for the client.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(0)));
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(20).at(ms(1)));
+    states(&w, Established, Established);
+    mibs(&w, NONE, PASSIVE);
+    assert!(!w.conn().one_sided());
+    assert_eq!(w.ep(C).payload_bytes(), Some(20), "its sequence space starts at the ISN the SYN-ACK acknowledged");
+}
+
+#[test]
+fn fast_open_synack_acknowledging_the_syns_data_completes_the_handshake() {
+    // sv-tcp-fastopen.pcap: the SYN carries 86 bytes, the SYN-ACK acknowledges ISN+87.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).data(86).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 87).at(ms(1)));
+    states(&w, Established, SynRcvd);
+    w.feed(t.c().seq(ISN_C + 87).ack(ISN_S + 1).at(ms(2)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+    // The server did not take the data (no cookie): it acknowledges the SYN only,
+    // and the client sends the data again.
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).data(86).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)));
+    states(&w, Established, SynRcvd);
+    // Beyond what the SYN carried it acknowledges nothing sent: unacceptable.
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).data(86).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 88).at(ms(1)));
+    states(&w, SynSent, SynRcvd);
+}
+
+#[test]
+fn rst_that_paws_rejected_in_syn_sent_is_withdrawn_when_the_handshake_goes_on() {
+    // sv-linux-evasion-timestamps.pcap: an injected RST and FIN, both acknowledging
+    // the SYN; Linux's PAWS check drops them (their timestamp echo predates the SYN),
+    // answering the FIN with a RST at its snd_nxt, and the real SYN-ACK completes it.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().rst().seq(ISN_S.wrapping_sub(26175)).ack(ISN_C + 1).at(ms(61)));
+    // Without timestamps the RST looks acceptable.
+    states(&w, Closed, Closed);
+    mibs(&w, Mib { active: 1, fails: 1, ..NONE }, NONE);
+    w.feed(t.s().fin().seq(ISN_S.wrapping_sub(26175)).ack(ISN_C + 1).at(ms(62)));
+    w.feed(t.c().rst().seq(ISN_C + 1).at(ms(63)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(64)));
+    states(&w, Closed, SynRcvd);
+
+    // A closed socket would answer the SYN-ACK with a RST; this one acknowledges it.
+    let out = w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(65)));
+    assert!(out.sender.has(Event::AttemptRevived));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+    w.feed(t.c().seq(ISN_C + 1).ack(ISN_S + 1).data(338).at(ms(66)));
+    w.feed(t.s().seq(ISN_S + 1).ack(ISN_C + 339).data(79).at(ms(180)));
+    states(&w, Established, Established);
+}
+
+#[test]
+fn syn_sent_closed_by_its_own_rst_is_revived_by_its_syn_resent_without_a_second_open() {
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.c().rst().seq(ISN_C + 1).at(ms(1)));
+    states(&w, Closed, Unknown);
+    let out = w.feed(t.c().syn().seq(ISN_C).at(ms(1000)));
+    assert!(out.sender.has(Event::Retransmit) && !out.sender.has(Event::ActiveOpen));
+    states(&w, SynSent, Unknown);
+    mibs(&w, ACTIVE, NONE);
+}
+
+#[test]
+fn handshake_ack_outside_the_request_window_leaves_syn_rcvd() {
+    // sv-3whs-wrong-seq-ack.pcap: the final ACK's sequence number is 100000 past rcv_nxt.
+    let t = Tuple::v4();
+    let mut w = Wire::new();
+    w.feed(t.c().syn().seq(ISN_C).at(ms(0)));
+    w.feed(t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(0)));
+    w.feed(t.c().seq(ISN_C + 100_001).ack(ISN_S + 1).data(11).at(ms(0)));
+    states(&w, Established, SynRcvd);
+    mibs(&w, ACTIVE, NONE);
+    // Inside the window (even past rcv_nxt, the bytes before it lost) it completes.
+    w.feed(t.c().seq(ISN_C + 1001).ack(ISN_S + 1).data(11).at(ms(1)));
+    states(&w, Established, Established);
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+// ---------------------------------------------------------------------------
+// A FIN that never reached its receiver; the orphan's FIN give-up timer
+// ---------------------------------------------------------------------------
+
+#[test]
+fn closing_whose_later_segments_never_ack_the_peer_fin_is_fin_wait_1() {
+    // pppoe-over-qinq.pcap: the server's FIN, 235 s after the client's, acknowledges
+    // up to the client's FIN only, and so do its 4 retransmissions.
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    states(&w, FinWait1, CloseWait);
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).data(31).at(ms(235_000)));
+    // One FIN that does not cover the peer's: they may have crossed. (The client
+    // takes the server's FIN; on the host, its own give-up timer ended it first.)
+    states(&w, Closing, Closing);
+    let out = w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).data(31).at(ms(235_300)));
+    assert!(out.sender.has(Event::PeerFinLost));
+    states(&w, Closing, FinWait1);
+    assert_eq!(w.ep(S).state_ts, ms(235_000), "its FIN give-up timer runs from its FIN");
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).data(31).at(ms(235_900)));
+    states(&w, Closing, FinWait1);
+
+    // Had the client resent its FIN, acknowledging the server's, the server would
+    // have taken it now.
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 33).at(ms(236_000)));
+    states(&w, Closing, TimeWait);
+    w.feed(t.s().seq(ISN_S + 33).ack(ISN_C + 2).at(ms(236_001)));
+    states(&w, TimeWait, TimeWait);
+    mibs(&w, ACTIVE, PASSIVE);
+}
+
+#[test]
+fn crossing_fins_stay_closing_when_the_next_ack_covers_the_peer_fin() {
+    // sv-tls-last-ack.pcap: the server's FIN acknowledges 917, its next ACK 918.
+    let (mut w, t) = established();
+    w.feed(t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(10)));
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).at(ms(11)));
+    states(&w, Closing, Closing);
+    w.feed(t.s().seq(ISN_S + 2).ack(ISN_C + 2).at(ms(12)));
+    states(&w, TimeWait, Closing);
+    // Its FIN resent with the ACK of the client's: still CLOSING, awaiting its own ACK.
+    w.feed(t.s().fin().seq(ISN_S + 1).ack(ISN_C + 2).at(ms(300)));
+    states(&w, TimeWait, Closing);
+}
+
+#[test]
+fn shard_orphan_fin_never_acknowledged_gives_up_after_204_4s() {
+    let t = Tuple::v4();
+    let mut sh = linux_shard();
+    let fin = ms(10);
+    process(
+        &mut sh,
+        &[
+            t.c().syn().seq(ISN_C).at(ms(0)),
+            t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)),
+            t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(2)),
+            t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(fin),
+            // The FIN resent: the timer keeps running from the first one.
+            t.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(fin + SEC),
+        ],
+    );
+    sh.advance(fin + 204_400 * MS - 1);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, FinWait1)]);
+    assert_eq!(rows(&view(&sh, t.server)), [(80, 40000, CloseWait)]);
+    sh.advance(fin + 204_400 * MS);
+    let cli = view(&sh, t.client);
+    assert!(rows(&cli).is_empty(), "the orphan gave up on its FIN");
+    assert_eq!(cli.tcp_v4.reset_connections + cli.tcp_v4.failed_connection_attempts, 0, "counted as neither");
+    assert_eq!(rows(&view(&sh, t.server)), [(80, 40000, CloseWait)], "the peer never hears of it");
+
+    // LAST_ACK and CLOSING (timed from the FIN, not from the crossing FIN's arrival) too.
+    let u = Tuple::new("10.0.0.1", 40001, "10.0.0.2", 80);
+    let mut sh = linux_shard();
+    let close = T0 + 1000 * SEC;
+    process(
+        &mut sh,
+        &[
+            u.c().syn().seq(ISN_C).at(close),
+            u.s().syn().seq(ISN_S).ack(ISN_C + 1).at(close + MS),
+            u.c().seq(ISN_C + 1).ack(ISN_S + 1).at(close + 2 * MS),
+            u.c().fin().seq(ISN_C + 1).ack(ISN_S + 1).at(close + 10 * SEC),
+            u.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).at(close + 11 * SEC),
+        ],
+    );
+    assert_eq!(rows(&view(&sh, u.client)), [(40001, 80, Closing)]);
+    sh.advance(close + 10 * SEC + 204_400 * MS - 1);
+    assert_eq!(rows(&view(&sh, u.client)), [(40001, 80, Closing)]);
+    sh.advance(close + 10 * SEC + 204_400 * MS);
+    assert!(rows(&view(&sh, u.client)).is_empty());
+    assert_eq!(rows(&view(&sh, u.server)), [(80, 40001, Closing)]);
+    sh.advance(close + 11 * SEC + 204_400 * MS);
+    assert!(rows(&view(&sh, u.server)).is_empty());
+}
+
+#[test]
+fn shard_windows_orphan_fin_gives_up_after_189s() {
+    let t = Tuple::v4();
+    let mut sh = Shard::new(Profile::new(Os::Windows), Interest::All, 1 << 16);
+    let segs = [
+        t.c().syn().seq(ISN_C).at(ms(0)),
+        t.s().syn().seq(ISN_S).ack(ISN_C + 1).at(ms(1)),
+        t.c().seq(ISN_C + 1).ack(ISN_S + 1).at(ms(2)),
+        t.s().fin().seq(ISN_S + 1).ack(ISN_C + 1).at(ms(10)),
+        t.c().seq(ISN_C + 1).ack(ISN_S + 2).at(ms(11)),
+        t.c().fin().seq(ISN_C + 1).ack(ISN_S + 2).at(ms(20)),
+    ];
+    process(&mut sh, &segs);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, LastAck)]);
+    sh.advance(ms(20) + 189 * SEC - 1);
+    assert_eq!(rows(&view(&sh, t.client)), [(40000, 80, LastAck)]);
+    sh.advance(ms(20) + 189 * SEC);
+    assert!(rows(&view(&sh, t.client)).is_empty());
+}

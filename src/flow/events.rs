@@ -43,11 +43,26 @@ pub enum Event {
     TimerExpired,
     /// The peer's FIN arrived ahead of a hole in the sequence space; it counts once the hole fills.
     FinOutOfOrder,
+    /// One-sided capture: a segment of this endpoint that the capture lacks was
+    /// inferred from what its peer sent (its SYN-ACK from the peer's ACK of its
+    /// ISN, its handshake ACK from the peer's data, its FIN from an ACK that
+    /// moved by exactly one). The endpoint sent nothing the capture shows.
+    Inferred,
+    /// An inferred FIN turned out to be a byte of data (the peer acknowledged
+    /// more after it): both endpoints are back where they were without it.
+    InferenceWithdrawn,
+    /// A connection attempt taken as failed went on: the host completed the
+    /// handshake in the same sequence space (a RST its PAWS check rejected, a
+    /// give-up timer or ICMP error it outlived). The failed attempt is withdrawn.
+    AttemptRevived,
+    /// Its own later segment does not acknowledge the peer's FIN, which the
+    /// capture showed: that FIN never reached it (lost past the capture point).
+    PeerFinLost,
 }
 
 /// A set of [`Event`]s.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Events(u16);
+pub struct Events(u32);
 
 impl Events {
     #[inline]
@@ -60,13 +75,19 @@ impl Events {
         self.0 & (1 << e as u8) != 0
     }
 
+    /// Adds every event of `o`.
+    #[inline]
+    pub fn merge(&mut self, o: Events) {
+        self.0 |= o.0;
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     /// The set as bits, `1 << event` each: for counting several events at once.
     #[inline]
-    pub fn bits(self) -> u16 {
+    pub fn bits(self) -> u32 {
         self.0
     }
 }

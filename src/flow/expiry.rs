@@ -42,7 +42,8 @@ fn state_timer(e: &crate::flow::Endpoint, p: &Profile) -> Option<(TimerKind, u64
         TcpState::TimeWait => TimerKind::TimeWait,
         TcpState::SynSent => TimerKind::SynSent,
         TcpState::SynRcvd => TimerKind::SynRcvd,
-        _ => TimerKind::FinWait2,
+        TcpState::FinWait2 => TimerKind::FinWait2,
+        _ => TimerKind::FinGiveUp,
     };
     Some((kind, e.state_ts.saturating_add(limit)))
 }

@@ -12,7 +12,7 @@ use crate::addr::{AddrMap, FlowKey, to_ip};
 use crate::analysis::netstat::{MibFlow, Netstat};
 use crate::analysis::{Extras, Interest, Retire};
 use crate::decode::{Kind, Packet, flag};
-use crate::flow::events::Event;
+use crate::flow::events::{Event, SegEvents};
 use crate::os::Profile;
 use crate::report::{AddrView, Store};
 use std::net::IpAddr;
@@ -38,6 +38,8 @@ pub(super) struct Ctx {
     pub(super) max_flows: usize,
     pub(super) evicted: u64,
     pub(super) idle_expired: u64,
+    /// Connections seen one-sided: those that are now, and those that were when forgotten.
+    pub(super) one_sided: u64,
     pub(super) next_idle_sweep: u64,
 }
 
@@ -56,6 +58,8 @@ pub struct ShardStats {
     pub flows: u64,
     pub evicted: u64,
     pub idle_expired: u64,
+    /// Connections seen from one side only (see [`Conn::one_sided`]).
+    pub one_sided: u64,
     pub heap_bytes: u64,
     /// Counter and listener entries of forgotten addresses not kept (the cap under no `--host`).
     pub counters_dropped: u64,
@@ -80,6 +84,7 @@ impl Shard {
                 max_flows: max_flows.clamp(16, MAX_FLOWS),
                 evicted: 0,
                 idle_expired: 0,
+                one_sided: 0,
                 next_idle_sweep: 0,
             },
             now: 0,
@@ -212,6 +217,7 @@ impl Shard {
             flows: self.flows() as u64,
             evicted: self.ctx.evicted,
             idle_expired: self.ctx.idle_expired,
+            one_sided: self.ctx.one_sided,
             heap_bytes: (self.tables.heap_bytes() + self.ctx.timers.capacity_bytes()) as u64,
             counters_dropped: self.ctx.netstat.dropped,
             cpu_seconds: crate::report::thread_cpu_seconds(),
@@ -319,11 +325,15 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
         restarted = true;
     }
     let before = before.unwrap_or_else(|| super::expiry::timed(&flow.conn));
+    let was_one_sided = flow.conn.one_sided();
     let ev = flow.conn.segment(d, p, now);
     flow.mib.segment(d, p, &ev);
     flow.last_ts = now;
     if ev.sender.has(Event::Listener) {
         ctx.netstat.listener(flow.key.ip(d), flow.key.port(d));
+    }
+    if ev.receiver.bits() & (1 << Event::Listener as u8 | 1 << Event::Inferred as u8) != 0 || was_one_sided {
+        one_sided_segment(ctx, flow, d, &ev, was_one_sided);
     }
     for a in &mut ctx.extras {
         a.on_segment(id, d, p, &flow.conn, &ev);
@@ -334,6 +344,21 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
         flow.mib.clear_counts();
     }
     ctx.arm(t, slot, before, restarted, now);
+}
+
+/// The rarer part of `on_tcp`: a listener inferred for the receiver (its
+/// SYN-ACK proven by a one-sided capture), and the count of one-sided
+/// connections (a connection stops being one once its silent side is seen).
+#[cold]
+fn one_sided_segment<K: FlowKey>(ctx: &mut Ctx, flow: &Flow<K>, d: usize, ev: &SegEvents, was: bool) {
+    if ev.receiver.has(Event::Listener) {
+        ctx.netstat.listener(flow.key.ip(1 - d), flow.key.port(1 - d));
+    }
+    match (was, flow.conn.one_sided()) {
+        (false, true) => ctx.one_sided += 1,
+        (true, false) => ctx.one_sided -= 1,
+        _ => {}
+    }
 }
 
 fn on_icmp<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, p: &Packet, hash: u64, now: u64) {

@@ -15,9 +15,11 @@ pub enum TimerKind {
     FinWait2 = 3,
     /// A connection with no row left: forget it once it has been quiet for the linger time.
     Linger = 4,
+    /// An orphan's FIN never acknowledged (FIN_WAIT_1, CLOSING, LAST_ACK): it gives up.
+    FinGiveUp = 5,
 }
 
-const KINDS: usize = 5;
+const KINDS: usize = 6;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {

@@ -49,8 +49,9 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         out.write_all(l.foreign.render(&mut buf).as_bytes())?;
         out.write_all(b"\",\"state\":\"")?;
         out.write_all(l.state.name().as_bytes())?;
-        // Only connections whose handshake was not captured carry the marker.
-        out.write_all(if l.midstream { b"\",\"midstream\":true}" } else { b"\"}" })?;
+        // Only connections whose handshake was not captured, or seen from one side, carry a marker.
+        out.write_all(if l.midstream { b"\",\"midstream\":true" } else { b"\"" })?;
+        out.write_all(if l.one_sided { b",\"one_sided\":true}" } else { b"}" })?;
     }
     out.write_all(b"],\"tcp_stats\":{")?;
     let mut sep = "";
@@ -69,12 +70,13 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
     }
     write!(
         out,
-        "\"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"host_entries_dropped\":{},\
-         \"read_errors\":{},\"first_frame_time\":{},\"last_frame_time\":{},\"first_frame_time_utc\":{},\
+        "\"flows_tracked\":{},\"flows_evicted\":{},\"flows_idle_expired\":{},\"one_sided_connections\":{},\
+         \"host_entries_dropped\":{},\"read_errors\":{},\"first_frame_time\":{},\"last_frame_time\":{},\"first_frame_time_utc\":{},\
          \"last_frame_time_utc\":{},\"duplicates\":{}",
         health.flows_tracked,
         health.flows_evicted,
         health.flows_idle_expired,
+        health.one_sided_connections,
         health.host_entries_dropped,
         serde_json::Value::from(health.read_errors.clone()),
         span_time(health, |(first, _)| first, false),

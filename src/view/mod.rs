@@ -225,6 +225,7 @@ pub struct Line {
     pub foreign: Ep,
     pub state: TcpState,
     pub midstream: bool,
+    pub one_sided: bool,
     pub send_q: u32,
 }
 
@@ -253,6 +254,7 @@ pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
                 foreign: Ep(any, 0),
                 state: TcpState::Listen,
                 midstream: false,
+                one_sided: false,
                 send_q: 0,
             });
         }
@@ -262,6 +264,7 @@ pub fn lines(h: &HostView, o: &ViewOpts) -> Vec<Line> {
         foreign: Ep(r.foreign, r.foreign_port),
         state: r.state,
         midstream: r.midstream,
+        one_sided: r.one_sided,
         send_q: r.send_q,
     }));
     out.retain(|l| o.admits(l.v6()));
@@ -293,6 +296,7 @@ mod tests {
             foreign_port: fp,
             state: TcpState::Established,
             midstream: false,
+            one_sided: false,
             send_q: 0,
         };
         let h = HostView {

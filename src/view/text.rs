@@ -70,8 +70,13 @@ fn table(out: &mut dyn Write, lines: &[Line], o: &ViewOpts) -> io::Result<()> {
         for l in lines {
             row.clear();
             let proto = if l.v6() { "tcp6" } else { "tcp" };
-            // Recv-Q is what the host's kernel holds unread: not on the wire.
-            row.extend_from_slice(format!("{proto:<4}       - {:>6} ", l.send_q).as_bytes());
+            // Recv-Q is what the host's kernel holds unread: not on the wire. So is
+            // Send-Q when the peer's ACKs were not captured (one-sided).
+            if l.one_sided {
+                row.extend_from_slice(format!("{proto:<4}       -      - ").as_bytes());
+            } else {
+                row.extend_from_slice(format!("{proto:<4}       - {:>6} ", l.send_q).as_bytes());
+            }
             pad(&mut row, l.local.render(&mut buf), wl);
             if l.state == TcpState::Listen {
                 pad(&mut row, if l.v6() { "[::]:*" } else { "0.0.0.0:*" }, wf);
@@ -125,7 +130,7 @@ pub fn linux_footnote(out: &mut dyn Write, program: bool) -> io::Result<()> {
     out.write_all(
         b"\nRecv-Q  -: not on the wire (what the host received and its application has not read yet)\n\
           Send-Q  sent and not yet acknowledged at that time, SYN and FIN one each as Linux counts them;\n        \
-          data the host's kernel had not sent yet is not on the wire\n",
+          data the host's kernel had not sent yet is not on the wire; -: seen from one side only\n",
     )?;
     if program {
         out.write_all(b"PID/Program name  -: no packet carries the process that owns a socket\n")?;
@@ -190,6 +195,11 @@ pub fn health_lines(h: &Health) -> Vec<String> {
         label(d.bad_timestamps, "bad_timestamps"),
         label(d.unknown_link, "unknown_link_type"),
         (h.flows_evicted, "flows evicted"),
+        (
+            h.one_sided_connections,
+            "connections seen from one side only: the mirror looks incomplete (one direction missing); \
+             their rows are inferred from that side",
+        ),
         (h.duplicates, "duplicate frames dropped (exact copies within 1 ms, as a SPAN session delivers them)"),
         (
             h.host_entries_dropped,
