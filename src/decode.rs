@@ -415,9 +415,26 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
     out.dont_fragment = false;
     (out.ip_id, out.frag_offset, out.more_fragments) = (0, 0, false);
     for e in exts.clone() {
-        if let Ipv6ExtensionSlice::Fragment(f) = e {
-            (out.ip_id, out.frag_offset, out.more_fragments) =
-                (f.identification(), f.fragment_offset().value(), f.more_fragments());
+        match e {
+            Ipv6ExtensionSlice::Fragment(f) => {
+                (out.ip_id, out.frag_offset, out.more_fragments) =
+                    (f.identification(), f.fragment_offset().value(), f.more_fragments());
+            }
+            // The connection is between the addresses the transport checksum
+            // covers (RFC 8200 8.1): the final destination of a routing header
+            // that still has segments to visit, and the home address a mobile
+            // node puts in a destination option in place of its care-of source.
+            Ipv6ExtensionSlice::Routing(r) => {
+                if let Some(a) = routing_final_destination(r.payload()) {
+                    out.dst = a;
+                }
+            }
+            Ipv6ExtensionSlice::DestinationOptions(o) => {
+                if let Some(a) = home_address(o.payload()) {
+                    out.src = a;
+                }
+            }
+            _ => {}
         }
     }
     let ext_len = exts.slice().len();
@@ -426,6 +443,48 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
         return Err(Skip::Undecodable);
     }
     Ok(IpPayload { proto: next, bytes: rest, len: plen.saturating_sub(ext_len) as u32, fragment })
+}
+
+/// The final destination named by a routing header (its bytes after the next
+/// header and length fields), if the packet has not reached it yet.
+fn routing_final_destination(p: &[u8]) -> Option<RawAddr> {
+    let (&typ, &left) = (p.first()?, p.get(1)?);
+    if left == 0 {
+        // Arrived: the IPv6 destination already is the final one.
+        return None;
+    }
+    let at = match typ {
+        // Type 0 (deprecated, RFC 5095) and type 2 (Mobile IPv6's home
+        // address): after 4 reserved bytes, a list of addresses, the last one
+        // the final destination.
+        0 | 2 => {
+            let n = p.len().checked_sub(6)? / 16;
+            6 + 16 * n.checked_sub(1)?
+        }
+        // Type 4, the segment routing header (RFC 8754): the list is in
+        // reverse order, Segment List[0] is the last segment.
+        4 => 6,
+        _ => return None,
+    };
+    p.get(at..at + 16)?.try_into().ok()
+}
+
+/// The Home Address destination option (RFC 6275, type 201) in a destination
+/// options header (its bytes after the next header and length fields).
+fn home_address(mut o: &[u8]) -> Option<RawAddr> {
+    while let Some(&typ) = o.first() {
+        if typ == 0 {
+            o = &o[1..]; // Pad1
+            continue;
+        }
+        let len = *o.get(1)? as usize;
+        let data = o.get(2..2 + len)?;
+        if typ == 201 && len == 16 {
+            return data.try_into().ok();
+        }
+        o = &o[2 + len..];
+    }
+    None
 }
 
 #[inline]
