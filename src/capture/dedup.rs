@@ -20,7 +20,14 @@
 //! The cost is fixed: two direct-mapped tables, no allocation per frame.
 //! Frames are compared by a keyed 64-bit hash of their bytes, not the bytes
 //! themselves; two different frames colliding within the window is a 2^-64
-//! event per comparison.
+//! event per comparison, and the key is secret (per process), so nobody can
+//! craft a frame that passes for a copy of another.
+//!
+//! Where a frame is remembered is decided without that key, by a fixed hash
+//! of its connection and segment fields: whether a copy still finds its
+//! original (or another frame took the slot in between) must not change from
+//! run to run of the same capture. Crafted frames can aim at a slot, which
+//! only keeps a copy (counted as a retransmission), never drops a frame.
 
 use crate::addr::shard_hash;
 use crate::decode::{Kind, Packet, Skip};
@@ -85,11 +92,17 @@ impl Dedup {
     pub fn is_copy(&mut self, frame: u64, data: &[u8], orig_len: u32, s: &Packet, r: Result<Kind, Skip>) -> bool {
         let hash = self.hash(data, orig_len);
         // TCP frames note their direction; other frames have no peer to consult.
-        let flow = match r {
-            Ok(Kind::Tcp) => Some(self.note_flow(s, frame)),
-            _ => None,
+        let (flow, place) = match r {
+            Ok(Kind::Tcp) => {
+                let (f, dir, key) = self.note_flow(s, frame);
+                (Some((f, dir)), segment_place(key, s))
+            }
+            _ => {
+                let (mid, tail) = sample(data);
+                (None, fold(FIXED_KEY ^ mid ^ data.len() as u64, tail ^ (orig_len as u64) << 32))
+            }
         };
-        let slot = (hash >> (64 - FRAME_SLOTS.trailing_zeros())) as usize;
+        let slot = (place >> (64 - FRAME_SLOTS.trailing_zeros())) as usize;
         let seen = self.frames[slot];
         let copy = seen.hash == hash
             && seen.ts.abs_diff(s.ts) < self.window
@@ -104,8 +117,8 @@ impl Dedup {
     }
 
     /// Records that this end of the connection sent frame `frame`; returns the
-    /// connection's slot and this end's side.
-    fn note_flow(&mut self, s: &Packet, frame: u64) -> (usize, usize) {
+    /// connection's slot, this end's side and the connection's hash.
+    fn note_flow(&mut self, s: &Packet, frame: u64) -> (usize, usize, u64) {
         let key = shard_hash(&s.src, &s.dst, s.sport, s.dport) | 1;
         let dir = ((s.src, s.sport) > (s.dst, s.dport)) as usize;
         let slot = (key >> (64 - FLOW_SLOTS.trailing_zeros())) as usize;
@@ -114,7 +127,7 @@ impl Dedup {
             *f = FlowSeen { key, claimed: frame, last: [0, 0] };
         }
         f.last[dir] = frame;
-        (slot, dir)
+        (slot, dir, key)
     }
 
     /// Nothing from the other end since frame `since`, as far as the table
@@ -149,6 +162,31 @@ impl Dedup {
         // A zero hash marks an empty slot.
         h | 1
     }
+}
+
+/// The fixed key of the slot hashes (any odd constant).
+const FIXED_KEY: u64 = 0x9e6c_63d0_676a_9a99;
+
+/// Where a TCP segment's frame is remembered: from its connection and the
+/// fields that tell its segments apart (copies agree on all of them).
+#[inline]
+fn segment_place(conn: u64, s: &Packet) -> u64 {
+    let a = conn ^ ((s.seq as u64) << 32 | s.ack as u64);
+    let b = ((s.ip_len as u64) << 32 | (s.win as u64) << 16 | s.flags as u64) ^ (s.ip_id as u64) << 8;
+    fold(a ^ FIXED_KEY, b)
+}
+
+/// Two words of a frame that is not a TCP segment, for its slot: bytes 16 to
+/// 24 (past an Ethernet header: IPv4's length and ID) and the last 8.
+#[inline]
+fn sample(data: &[u8]) -> (u64, u64) {
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        u64::from_le_bytes(w)
+    };
+    let mid = data.get(16..24).unwrap_or(&[]);
+    (word(mid), word(&data[data.len().saturating_sub(8)..]))
 }
 
 #[inline]
