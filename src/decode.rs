@@ -146,12 +146,23 @@ counter_group! {
         fragments: "fragments", "IP fragments";
         undecodable: "undecodable", "frames undecodable (bad or cut-off headers), skipped";
         unknown_link: "unknown_link_type", "frames of an unsupported link type, skipped";
-        /// Frames whose timestamp jumped more than a day ahead (tracked at the current time).
-        bad_timestamps: "bad_timestamps", "frames with a timestamp far ahead of the capture, tracked at the capture's time";
+        /// Frames stamped more than a day ahead that the next frame did not
+        /// confirm (tracked at the capture's time).
+        bad_timestamps: "bad_timestamps", "frames with a timestamp far ahead of the capture that the next frame does not confirm, tracked at the capture's time";
+        /// Frames stamped earlier than a frame before them (tracked at the capture's time).
+        out_of_order: "out_of_order", "frames out of time order (earlier than a frame before them), tracked at the time of the latest frame";
     }
 }
 
 impl DecodeStats {
+    /// Counts a frame read: `s` with its `frame_len`, and what it decoded to.
+    #[inline]
+    pub fn read(&mut self, s: &Packet, r: Result<Kind, Skip>) {
+        self.frames += 1;
+        self.bytes += s.frame_len as u64;
+        self.count(r);
+    }
+
     pub fn count(&mut self, r: Result<Kind, Skip>) {
         match r {
             Ok(Kind::Tcp) => self.tcp += 1,

@@ -64,6 +64,22 @@ pub(super) fn stands<K: FlowKey>(t: &Table<K>, e: &Entry) -> bool {
     }
 }
 
+/// The earliest capture time at which time alone changes connection `f`: a
+/// timed state of one of its sides ends, it is forgotten once it has no row
+/// left, or `--idle-timeout` forgets it.
+pub(super) fn next_change<K: FlowKey>(f: &Flow<K>, p: &Profile) -> u64 {
+    let mut at = Idle { now: 0, limit: p.idle_timeout }.deadline(f);
+    for e in &f.conn.ep {
+        if let Some(limit) = state_timeout(e.state, p) {
+            at = at.min(e.state_ts.saturating_add(limit));
+        }
+    }
+    if !f.conn.has_rows() {
+        at = at.min(f.last_ts.saturating_add(p.linger));
+    }
+    at
+}
+
 /// A queued timer entry came due.
 pub(super) fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, e: &Entry, now: u64) {
     if !stands(t, e) {
