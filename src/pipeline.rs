@@ -421,7 +421,7 @@ impl Boundaries {
         }
         if self.next == 0 {
             // The first frame: boundaries are multiples of the interval after it.
-            self.next = (t - t % e).checked_add(e).unwrap_or(u64::MAX);
+            self.next = (t - t % e).saturating_add(e);
             return None;
         }
         while self.next <= t && self.next != u64::MAX {
@@ -436,12 +436,12 @@ impl Boundaries {
                     let (from, to) = (self.next, self.next + (n - 1) * e);
                     let r = self.repeated.get_or_insert(Repeated { views: 0, from, to });
                     (r.views, r.to) = (r.views + n, to);
-                    self.next = to.checked_add(e).unwrap_or(u64::MAX);
+                    self.next = to.saturating_add(e);
                     continue;
                 }
             }
             let b = self.next;
-            self.next = b.checked_add(e).unwrap_or(u64::MAX);
+            self.next = b.saturating_add(e);
             return Some(b);
         }
         None
