@@ -425,6 +425,21 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
     out.ip_len = 40 + plen as u32;
     out.dont_fragment = false;
     (out.ip_id, out.frag_offset, out.more_fragments) = (0, 0, false);
+    // Most packets have none: no walk to set up.
+    if !exts.slice().is_empty() {
+        extension_headers(&exts, out);
+    }
+    let ext_len = exts.slice().len();
+    let fragment = exts.is_fragmenting_payload();
+    if !fragment && ext_len > plen {
+        return Err(Skip::Undecodable);
+    }
+    Ok(IpPayload { proto: next, bytes: rest, len: plen.saturating_sub(ext_len) as u32, fragment })
+}
+
+/// What IPv6 extension headers say about the packet: its fragment fields,
+/// and the addresses its transport checksum covers.
+fn extension_headers(exts: &Ipv6ExtensionsSlice, out: &mut Packet) {
     for e in exts.clone() {
         match e {
             Ipv6ExtensionSlice::Fragment(f) => {
@@ -448,12 +463,6 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
             _ => {}
         }
     }
-    let ext_len = exts.slice().len();
-    let fragment = exts.is_fragmenting_payload();
-    if !fragment && ext_len > plen {
-        return Err(Skip::Undecodable);
-    }
-    Ok(IpPayload { proto: next, bytes: rest, len: plen.saturating_sub(ext_len) as u32, fragment })
 }
 
 /// The final destination named by a routing header (its bytes after the next

@@ -295,7 +295,7 @@ pub fn run<S: Source>(
         on_snapshot,
         dedup: cfg.dedup.then(|| Dedup::new(dedup::DEFAULT_WINDOW_NS)),
         decode: DecodeStats::default(),
-        bounds: Boundaries { every: r.interval, ..Boundaries::default() },
+        bounds: Boundaries::new(r.interval),
         clock: None,
         first_ts: u64::MAX,
         last_ts: 0,
@@ -326,10 +326,11 @@ pub fn run<S: Source>(
             Some(r)
         });
         let decoded = match got {
-            Next::Frame(decoded) => {
-                // Any frame read changes the view (its frame count at least).
+            Next::Frame(Some(decoded)) => decoded,
+            Next::Frame(None) => {
+                // A copy, counted: the view has changed.
                 rd.bounds.quiet_until = 0;
-                decoded
+                continue;
             }
             Next::Tick(now) => {
                 // A live link is quiet: the clock moves on without packets.
@@ -351,12 +352,10 @@ pub fn run<S: Source>(
             let (h, hr) = held.take().expect("checked");
             rd.settle(&mut src, h, hr, s.ts.abs_diff(h.ts) <= MAX_JUMP)?;
         }
-        if let Some(decoded) = decoded {
-            rd.first_ts = rd.first_ts.min(s.ts);
-            match rd.clock {
-                Some(c) if s.ts > c.saturating_add(MAX_JUMP) => held = Some((s, decoded)),
-                _ => rd.admit(&mut src, &mut s, decoded)?,
-            }
+        rd.first_ts = rd.first_ts.min(s.ts);
+        match rd.clock {
+            Some(c) if s.ts > c.saturating_add(MAX_JUMP) => held = Some((s, decoded)),
+            _ => rd.admit(&mut src, &mut s, decoded)?,
         }
         if frame_no >= last_frame {
             break;
@@ -395,11 +394,12 @@ pub struct Repeated {
 /// The INTERVAL boundaries of capture time, and which of them need a view of
 /// their own. Live and replayed captures share it: every boundary the clock
 /// reaches is due, before any frame stamped at or after it is tracked.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Boundaries {
     /// The interval (ns; 0: views only at the end).
     every: u64,
-    /// The next boundary due (0: not started).
+    /// The next boundary due (0: not started; `u64::MAX`: none, ever), so
+    /// that one comparison per frame tells whether a view may be due.
     next: u64,
     /// No view can differ from the last one shown before this capture time:
     /// no frame was read since, and no timer is due before it (0: unknown).
@@ -409,6 +409,11 @@ struct Boundaries {
 }
 
 impl Boundaries {
+    fn new(every: u64) -> Boundaries {
+        let next = if every == 0 { u64::MAX } else { 0 };
+        Boundaries { every, next, quiet_until: 0, repeated: None }
+    }
+
     /// The next boundary at or before `t` that needs a view, folding the
     /// quiet ones on the way (in one step, however many: a multi-day gap at
     /// INTERVAL 0.000001 costs no more than one boundary); `None` once every
@@ -416,7 +421,7 @@ impl Boundaries {
     /// `t` is shown even when quiet (a live display must show the view of now).
     fn due(&mut self, t: u64, latest: bool) -> Option<u64> {
         let e = self.every;
-        if e == 0 {
+        if self.next == u64::MAX {
             return None;
         }
         if self.next == 0 {
@@ -488,7 +493,7 @@ impl<F: FnMut(&Store, &Health, u64) -> Result<(), Error>> Reader<F> {
 
     /// Takes a frame in reading order: one earlier than a frame before it is
     /// counted as out of order.
-    #[inline]
+    #[inline(always)]
     fn admit<S: Source>(&mut self, src: &mut S, s: &mut Packet, r: Result<Kind, Skip>) -> Result<(), Error> {
         let ts = s.ts;
         if ts < self.last_ts {
@@ -505,12 +510,14 @@ impl<F: FnMut(&Store, &Health, u64) -> Result<(), Error>> Reader<F> {
     /// workers' timers have run past it, and a connection's state does not go
     /// back (a live tick, the wall clock, may also be a little ahead of the
     /// stamps of frames still on their way).
-    #[inline]
+    #[inline(always)]
     fn take<S: Source>(&mut self, src: &mut S, s: &mut Packet, r: Result<Kind, Skip>) -> Result<(), Error> {
         match self.clock {
             Some(c) if s.ts <= c => s.ts = c,
             _ => {
-                self.views(src, s.ts, false)?;
+                if s.ts >= self.bounds.next {
+                    self.views(src, s.ts, false)?;
+                }
                 self.clock = Some(s.ts);
             }
         }
@@ -525,6 +532,7 @@ impl<F: FnMut(&Store, &Health, u64) -> Result<(), Error>> Reader<F> {
     }
 
     /// Shows the views of the boundaries up to `t` that need one.
+    #[inline(never)]
     fn views<S: Source>(&mut self, src: &mut S, t: u64, latest: bool) -> Result<(), Error> {
         while let Some(at) = self.bounds.due(t, latest) {
             let sources = Sources::read(src, &self.dedup, &self.engine);

@@ -172,8 +172,8 @@ const FIXED_KEY: u64 = 0x9e6c_63d0_676a_9a99;
 #[inline]
 fn segment_place(conn: u64, s: &Packet) -> u64 {
     let a = conn ^ ((s.seq as u64) << 32 | s.ack as u64);
-    let b = ((s.ip_len as u64) << 32 | (s.win as u64) << 16 | s.flags as u64) ^ (s.ip_id as u64) << 8;
-    fold(a ^ FIXED_KEY, b)
+    let b = (s.ip_len as u64) << 32 | (s.win as u64) << 16 | s.flags as u64;
+    fold(a, b ^ FIXED_KEY)
 }
 
 /// Two words of a frame that is not a TCP segment, for its slot: bytes 16 to
