@@ -588,3 +588,79 @@ fn health(
         worker_cpu: stats.iter().map(|s| s.cpu_seconds).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every call of `due` up to `t`: the views shown, and the fold pending before each.
+    fn shown(b: &mut Boundaries, t: u64, latest: bool, quiet_after_view: u64) -> Vec<(u64, Option<Repeated>)> {
+        let mut out = Vec::new();
+        while let Some(at) = b.due(t, latest) {
+            out.push((at, b.repeated.take()));
+            b.quiet_until = quiet_after_view;
+        }
+        out
+    }
+
+    #[test]
+    fn the_first_time_starts_the_boundaries_and_without_interval_there_are_none() {
+        let mut b = Boundaries::new(10);
+        assert_eq!(b.due(1234, false), None);
+        assert_eq!(b.next, 1240);
+        let mut none = Boundaries::new(0);
+        assert_eq!((none.due(5, false), none.due(u64::MAX, true)), (None, None));
+    }
+
+    #[test]
+    fn a_frame_makes_the_next_boundary_a_view_and_quiet_ones_fold() {
+        let fold = |views, from, to| Some(Repeated { views, from, to });
+        let mut b = Boundaries::new(10);
+        b.due(1000, false);
+        // A frame was read (quiet_until 0), so 1010 is shown; the workers then
+        // report a timer due at 1057, and after the view at 1060 nothing.
+        let mut next_change = [1057, u64::MAX].into_iter();
+        let mut got = Vec::new();
+        while let Some(at) = b.due(1095, false) {
+            got.push((at, b.repeated.take()));
+            b.quiet_until = next_change.next().unwrap();
+        }
+        assert_eq!(got, [(1010, None), (1060, fold(4, 1020, 1050))]);
+        // The rest up to 1095 is folded, waiting for the next view.
+        assert_eq!(b.repeated.take(), fold(3, 1070, 1090));
+        assert_eq!(b.next, 1100);
+    }
+
+    #[test]
+    fn a_tick_shows_the_latest_boundary_even_when_quiet() {
+        let fold = |views, from, to| Some(Repeated { views, from, to });
+        let mut b = Boundaries::new(10);
+        b.due(1000, true);
+        b.quiet_until = u64::MAX;
+        assert_eq!(shown(&mut b, 1005, true, u64::MAX), []);
+        assert_eq!(shown(&mut b, 1010, true, u64::MAX), [(1010, None)]);
+        assert_eq!(shown(&mut b, 1047, true, u64::MAX), [(1040, fold(2, 1020, 1030))]);
+        // A change due at 1045 (between boundaries): 1050 shows it, the rest fold, the latest shows.
+        b.quiet_until = 1045;
+        assert_eq!(shown(&mut b, 1099, true, u64::MAX), [(1050, None), (1090, fold(3, 1060, 1080))]);
+    }
+
+    #[test]
+    fn a_gap_of_days_at_a_microsecond_interval_folds_in_one_step() {
+        let mut b = Boundaries::new(1_000);
+        b.due(5_000_000_000, false);
+        b.quiet_until = u64::MAX;
+        let t = 5_000_000_000 + 3 * 86_400_000_000_000;
+        assert_eq!(b.due(t, false), None);
+        let r = b.repeated.unwrap();
+        assert_eq!((r.views, r.from, r.to), (3 * 86_400_000_000, 5_000_001_000, t));
+    }
+
+    #[test]
+    fn boundaries_end_at_the_end_of_time() {
+        let mut b = Boundaries::new(1 << 62);
+        b.due(3 << 62, false);
+        assert_eq!(b.next, u64::MAX);
+        assert_eq!(b.due(u64::MAX, false), None);
+    }
+}

@@ -239,6 +239,38 @@ mod tests {
         assert!(d.is_copy(5, &[3u8; 90], 90, &tcp(t + 37_000, 3, 4), Ok(Kind::Tcp)));
     }
 
+    /// Where frames are remembered does not depend on the per-process key:
+    /// two filters (two runs) drop the same frames, even when the table is
+    /// so busy that frames evict each other between original and copy.
+    #[test]
+    fn two_runs_drop_the_same_copies() {
+        let frames: Vec<(Packet, [u8; 64])> = (0..20_000u32)
+            .map(|i| {
+                let mut s = tcp(1_000 * MS + i as u64 * 100, (i % 7) as u8, 9);
+                s.seq = i.wrapping_mul(2_654_435_761);
+                let mut b = [0u8; 64];
+                b[..4].copy_from_slice(&s.seq.to_le_bytes());
+                (s, b)
+            })
+            .collect();
+        // Each frame, and its copy 3000 frames later (within the window: 300 µs).
+        let order: Vec<usize> =
+            (0..frames.len() + 3000).flat_map(|i| [Some(i), i.checked_sub(3000)]).flatten().collect();
+        let run = || {
+            let mut d = Dedup::new(DEFAULT_WINDOW_NS);
+            let got: Vec<bool> = order
+                .iter()
+                .filter_map(|&i| frames.get(i))
+                .enumerate()
+                .map(|(n, (s, b))| d.is_copy(n as u64 + 1, b, 64, s, Ok(Kind::Tcp)))
+                .collect();
+            (got, d.dropped)
+        };
+        let (a, b) = (run(), run());
+        assert!(a.1 > 0 && a.1 < 20_000, "some copies found, some lost to the busy table: {}", a.1);
+        assert_eq!(a, b);
+    }
+
     #[test]
     fn frames_that_are_not_tcp_are_compared_by_bytes_and_time_only() {
         let mut d = Dedup::new(DEFAULT_WINDOW_NS);
