@@ -46,8 +46,8 @@ fn fold(x: u64, y: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// A per-process random value mixed into every flow hash, so that nobody can
-/// craft 4-tuples that all land in one bucket or on one worker.
+/// A per-process random value mixed into the tables' index hashes, so that
+/// nobody can craft 4-tuples that all land in one bucket.
 static SEED: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(0x5eed_f10a_u64)
@@ -58,18 +58,30 @@ fn seed() -> u64 {
     *SEED
 }
 
+/// The fixed key of the shard hash (see [`shard_hash`]): any odd constant.
+const SHARD_KEY: u64 = 0x2545_f491_4f6c_dd1d;
+
 /// Direction-independent hash of a 4-tuple, used to pick the shard: each
-/// endpoint is hashed on its own (seeded, one folded multiply: this runs on the
-/// reader thread, the pipeline's critical path) and the two are added, so both
+/// endpoint is hashed on its own (one folded multiply: this runs on the reader
+/// thread, the pipeline's critical path) and the two are added, so both
 /// directions land on the same worker.
+///
+/// Unlike the tables' index hashes it is not seeded per process. Which worker
+/// owns a connection decides what each worker's `--max-flows` share and
+/// `--idle-timeout` sweeps see, so a per-process seed made those results
+/// differ from run to run; with a fixed key the same input and flags give the
+/// same output every time. The price: someone who crafts a flood knowing this
+/// key can aim it at one worker. That costs balance (one core does that
+/// worker's share while the others wait), not correctness, and not quadratic
+/// time, since each worker's table still finds connections through its own
+/// seeded index.
 #[inline]
 pub fn shard_hash(src: &RawAddr, dst: &RawAddr, sport: u16, dport: u16) -> u64 {
-    let k = seed();
     let endpoint = |a: &RawAddr, port: u16| {
         let w0 = u64::from_le_bytes(a[..8].try_into().unwrap());
         let w1 = u64::from_le_bytes(a[8..].try_into().unwrap());
         // The port sits in bits the second word of an IPv4 address never uses.
-        fold(w0 ^ k, w1 ^ (port as u64) << 48 ^ K1)
+        fold(w0 ^ SHARD_KEY, w1 ^ (port as u64) << 48 ^ K1)
     };
     endpoint(src, sport).wrapping_add(endpoint(dst, dport))
 }

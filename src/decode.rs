@@ -146,12 +146,23 @@ counter_group! {
         fragments: "fragments", "IP fragments";
         undecodable: "undecodable", "frames undecodable (bad or cut-off headers), skipped";
         unknown_link: "unknown_link_type", "frames of an unsupported link type, skipped";
-        /// Frames whose timestamp jumped more than a day ahead (tracked at the current time).
-        bad_timestamps: "bad_timestamps", "frames with a timestamp far ahead of the capture, tracked at the capture's time";
+        /// Frames stamped more than a day ahead that the next frame did not
+        /// confirm (tracked at the capture's time).
+        bad_timestamps: "bad_timestamps", "frames with a timestamp far ahead of the capture that the next frame does not confirm, tracked at the capture's time";
+        /// Frames stamped earlier than a frame before them (tracked at the capture's time).
+        out_of_order: "out_of_order", "frames out of time order (earlier than a frame before them), tracked at the time of the latest frame";
     }
 }
 
 impl DecodeStats {
+    /// Counts a frame read: `s` with its `frame_len`, and what it decoded to.
+    #[inline]
+    pub fn read(&mut self, s: &Packet, r: Result<Kind, Skip>) {
+        self.frames += 1;
+        self.bytes += s.frame_len as u64;
+        self.count(r);
+    }
+
     pub fn count(&mut self, r: Result<Kind, Skip>) {
         match r {
             Ok(Kind::Tcp) => self.tcp += 1,
@@ -414,11 +425,9 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
     out.ip_len = 40 + plen as u32;
     out.dont_fragment = false;
     (out.ip_id, out.frag_offset, out.more_fragments) = (0, 0, false);
-    for e in exts.clone() {
-        if let Ipv6ExtensionSlice::Fragment(f) = e {
-            (out.ip_id, out.frag_offset, out.more_fragments) =
-                (f.identification(), f.fragment_offset().value(), f.more_fragments());
-        }
+    // Most packets have none: no walk to set up.
+    if !exts.slice().is_empty() {
+        extension_headers(&exts, out);
     }
     let ext_len = exts.slice().len();
     let fragment = exts.is_fragmenting_payload();
@@ -426,6 +435,76 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
         return Err(Skip::Undecodable);
     }
     Ok(IpPayload { proto: next, bytes: rest, len: plen.saturating_sub(ext_len) as u32, fragment })
+}
+
+/// What IPv6 extension headers say about the packet: its fragment fields,
+/// and the addresses its transport checksum covers.
+fn extension_headers(exts: &Ipv6ExtensionsSlice, out: &mut Packet) {
+    for e in exts.clone() {
+        match e {
+            Ipv6ExtensionSlice::Fragment(f) => {
+                (out.ip_id, out.frag_offset, out.more_fragments) =
+                    (f.identification(), f.fragment_offset().value(), f.more_fragments());
+            }
+            // The connection is between the addresses the transport checksum
+            // covers (RFC 8200 8.1): the final destination of a routing header
+            // that still has segments to visit, and the home address a mobile
+            // node puts in a destination option in place of its care-of source.
+            Ipv6ExtensionSlice::Routing(r) => {
+                if let Some(a) = routing_final_destination(r.payload()) {
+                    out.dst = a;
+                }
+            }
+            Ipv6ExtensionSlice::DestinationOptions(o) => {
+                if let Some(a) = home_address(o.payload()) {
+                    out.src = a;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The final destination named by a routing header (its bytes after the next
+/// header and length fields), if the packet has not reached it yet.
+fn routing_final_destination(p: &[u8]) -> Option<RawAddr> {
+    let (&typ, &left) = (p.first()?, p.get(1)?);
+    if left == 0 {
+        // Arrived: the IPv6 destination already is the final one.
+        return None;
+    }
+    let at = match typ {
+        // Type 0 (deprecated, RFC 5095) and type 2 (Mobile IPv6's home
+        // address): after 4 reserved bytes, a list of addresses, the last one
+        // the final destination.
+        0 | 2 => {
+            let n = p.len().checked_sub(6)? / 16;
+            6 + 16 * n.checked_sub(1)?
+        }
+        // Type 4, the segment routing header (RFC 8754): the list is in
+        // reverse order, Segment List[0] is the last segment.
+        4 => 6,
+        _ => return None,
+    };
+    p.get(at..at + 16)?.try_into().ok()
+}
+
+/// The Home Address destination option (RFC 6275, type 201) in a destination
+/// options header (its bytes after the next header and length fields).
+fn home_address(mut o: &[u8]) -> Option<RawAddr> {
+    while let Some(&typ) = o.first() {
+        if typ == 0 {
+            o = &o[1..]; // Pad1
+            continue;
+        }
+        let len = *o.get(1)? as usize;
+        let data = o.get(2..2 + len)?;
+        if typ == 201 && len == 16 {
+            return data.try_into().ok();
+        }
+        o = &o[2 + len..];
+    }
+    None
 }
 
 #[inline]

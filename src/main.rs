@@ -380,6 +380,12 @@ fn print_views(out: &mut impl Write, store: &Store, health: &Health, args: &Args
         vec![addrs]
     };
     shown.hosts = hosts.len();
+    if let Some(r) = &health.repeated {
+        match args.format {
+            Format::Json => view::json::repeated(out, r)?,
+            Format::Text => view::text::repeated(out, r)?,
+        }
+    }
     if args.format == Format::Text {
         view::text::time_lines(out, health)?;
     }

@@ -84,6 +84,8 @@ pub fn thread_cpu_seconds() -> f64 {
 pub struct Health {
     /// Capture time the views describe, nanoseconds since the epoch.
     pub snapshot_ns: u64,
+    /// INTERVAL views just before this one that were not shown, being the same as the one before them.
+    pub repeated: Option<crate::pipeline::Repeated>,
     /// Times of the earliest and latest frame read so far (nanoseconds); `None` before any.
     pub frame_span: Option<(u64, u64)>,
     pub decode: crate::decode::DecodeStats,

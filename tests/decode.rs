@@ -224,6 +224,48 @@ fn ipv6_hop_by_hop_and_destination_options() {
     assert_eq!(dec(link::RAW, &ip).0, Err(Skip::Undecodable));
 }
 
+/// A routing header with segments left, and the Home Address option: the
+/// connection is between the addresses the TCP checksum covers (the final
+/// destination, the home address), not the next hop or the care-of address.
+#[test]
+fn ipv6_final_destination_and_home_address() {
+    let g = data_seg(true);
+    let hop = |last: u8| [0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, last];
+    let routing = |typ: u8, left: u8, addrs: &[[u8; 16]]| {
+        let mut e = vec![0, (addrs.len() * 2) as u8, typ, left, 0, 0, 0, 0];
+        addrs.iter().for_each(|a| e.extend_from_slice(a));
+        e
+    };
+    // The IPv6 destination is the next hop (hop 9); the list ends with the server.
+    let mut ip = tcp_ip(&g);
+    ip[24..40].copy_from_slice(&hop(9));
+    for (typ, list) in [(0u8, vec![hop(7), V6_SERVER]), (2, vec![V6_SERVER]), (4, vec![V6_SERVER, hop(7)])] {
+        let f = ipv6_with_exts(&ip, &[(43, routing(typ, 1, &list))]);
+        expect_seg(link::RAW, &f, &g);
+        // Arrived (segments left 0): the destination field is the final one.
+        let (r, s) = dec(link::RAW, &ipv6_with_exts(&ip, &[(43, routing(typ, 0, &list))]));
+        assert_eq!((r, s.dst), (Ok(Kind::Tcp), hop(9)), "type {typ}");
+    }
+    // An unknown routing type, or a list cut short, leaves the destination alone.
+    let (_, s) = dec(link::RAW, &ipv6_with_exts(&ip, &[(43, routing(3, 1, &[V6_SERVER]))]));
+    assert_eq!(s.dst, hop(9));
+    let (_, s) = dec(link::RAW, &ipv6_with_exts(&ip, &[(43, vec![0, 0, 0, 1, 0, 0, 0, 0])]));
+    assert_eq!(s.dst, hop(9));
+
+    // A mobile node sends from its care-of address (hop 5), its home address in
+    // a destination option (after Pad1 and PadN, as senders align it).
+    let mut ip = tcp_ip(&g);
+    ip[8..24].copy_from_slice(&hop(5));
+    let mut hao = vec![0, 2, 0, 0x01, 0x01, 0, 201, 16];
+    hao.extend_from_slice(&V6_CLIENT);
+    assert_eq!(hao.len(), 24);
+    expect_seg(link::RAW, &ipv6_with_exts(&ip, &[(60, hao.clone())]), &g);
+    expect_seg(link::ETHERNET, &eth(&ipv6_with_exts(&ip, &[(60, hao)])), &g);
+    // Other destination options leave the source alone.
+    let (_, s) = dec(link::RAW, &ipv6_with_exts(&ip, &[(60, ipv6_padn_ext())]));
+    assert_eq!(s.src, hop(5));
+}
+
 #[test]
 fn header_only_capture_takes_payload_length_from_ip() {
     for v6 in [false, true] {

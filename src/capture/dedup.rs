@@ -29,6 +29,12 @@
 //! offloaded to the NIC leaves unchecked. Two different frames that agree on
 //! all of that within the window, with the peer silent in between, would
 //! carry the same sequence space: a copy for every count wirestat keeps.
+//!
+//! Where a frame is remembered is decided without that key, by a fixed hash
+//! of its connection and segment fields: whether a copy still finds its
+//! original (or another frame took the slot in between) must not change from
+//! run to run of the same capture. Crafted frames can aim at a slot, which
+//! only keeps a copy (counted as a retransmission), never drops a frame.
 
 use crate::addr::shard_hash;
 use crate::decode::{Kind, Packet, Skip};
@@ -90,15 +96,19 @@ impl Dedup {
     pub fn is_copy(&mut self, frame: u64, data: &[u8], orig_len: u32, s: &Packet, r: Result<Kind, Skip>) -> bool {
         let hash = self.hash(data, orig_len);
         // TCP frames note their connection and direction; other frames have no peer to consult.
-        let end = match r {
+        let (end, place) = match r {
             Ok(Kind::Tcp) => {
                 let dir = ((s.src, s.sport) > (s.dst, s.dport)) as u64;
-                shard_hash(&s.src, &s.dst, s.sport, s.dport) & !1 | 2 | dir
+                let conn = shard_hash(&s.src, &s.dst, s.sport, s.dport);
+                (conn & !1 | 2 | dir, segment_place(conn, s))
             }
-            _ => 0,
+            _ => {
+                let (mid, tail) = sample(data);
+                (0, fold(FIXED_KEY ^ mid ^ data.len() as u64, tail ^ (orig_len as u64) << 32))
+            }
         };
         self.ring[frame as usize % RING] = end;
-        let slot = (hash >> (64 - FRAME_SLOTS.trailing_zeros())) as usize;
+        let slot = (place >> (64 - FRAME_SLOTS.trailing_zeros())) as usize;
         let seen = self.frames[slot];
         let copy = seen.hash == hash
             && seen.ts.abs_diff(s.ts) < self.window
@@ -155,6 +165,31 @@ impl Dedup {
     }
 }
 
+/// The fixed key of the slot hashes (any odd constant).
+const FIXED_KEY: u64 = 0x9e6c_63d0_676a_9a99;
+
+/// Where a TCP segment's frame is remembered: from its connection and the
+/// fields that tell its segments apart (copies agree on all of them).
+#[inline]
+fn segment_place(conn: u64, s: &Packet) -> u64 {
+    let a = conn ^ ((s.seq as u64) << 32 | s.ack as u64);
+    let b = (s.ip_len as u64) << 32 | (s.win as u64) << 16 | s.flags as u64;
+    fold(a, b ^ FIXED_KEY)
+}
+
+/// Two words of a frame that is not a TCP segment, for its slot: bytes 16 to
+/// 24 (past an Ethernet header: IPv4's length and ID) and the last 8.
+#[inline]
+fn sample(data: &[u8]) -> (u64, u64) {
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        u64::from_le_bytes(w)
+    };
+    let mid = data.get(16..24).unwrap_or(&[]);
+    (word(mid), word(&data[data.len().saturating_sub(8)..]))
+}
+
 #[inline]
 fn fold(a: u64, b: u64) -> u64 {
     let m = a as u128 * b as u128;
@@ -203,6 +238,38 @@ mod tests {
         // Frames of other connections in between change nothing.
         assert!(!d.is_copy(4, &[3u8; 90], 90, &tcp(t + 36_000, 3, 4), Ok(Kind::Tcp)));
         assert!(d.is_copy(5, &[3u8; 90], 90, &tcp(t + 37_000, 3, 4), Ok(Kind::Tcp)));
+    }
+
+    /// Where frames are remembered does not depend on the per-process key:
+    /// two filters (two runs) drop the same frames, even when the table is
+    /// so busy that frames evict each other between original and copy.
+    #[test]
+    fn two_runs_drop_the_same_copies() {
+        let frames: Vec<(Packet, [u8; 64])> = (0..20_000u32)
+            .map(|i| {
+                let mut s = tcp(1_000 * MS + i as u64 * 100, (i % 7) as u8, 9);
+                s.seq = i.wrapping_mul(2_654_435_761);
+                let mut b = [0u8; 64];
+                b[..4].copy_from_slice(&s.seq.to_le_bytes());
+                (s, b)
+            })
+            .collect();
+        // Each frame, and its copy 3000 frames later (within the window: 300 µs).
+        let order: Vec<usize> =
+            (0..frames.len() + 3000).flat_map(|i| [Some(i), i.checked_sub(3000)]).flatten().collect();
+        let run = || {
+            let mut d = Dedup::new(DEFAULT_WINDOW_NS);
+            let got: Vec<bool> = order
+                .iter()
+                .filter_map(|&i| frames.get(i))
+                .enumerate()
+                .map(|(n, (s, b))| d.is_copy(n as u64 + 1, b, 64, s, Ok(Kind::Tcp)))
+                .collect();
+            (got, d.dropped)
+        };
+        let (a, b) = (run(), run());
+        assert!(a.1 > 0 && a.1 < 20_000, "some copies found, some lost to the busy table: {}", a.1);
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -21,10 +21,15 @@ pub(super) struct Idle {
 }
 
 impl Idle {
+    /// When `--idle-timeout` forgets the connection (`u64::MAX`: never).
+    pub(super) fn deadline<K: FlowKey>(&self, f: &Flow<K>) -> u64 {
+        if self.limit > 0 { f.last_ts.saturating_add(self.limit) } else { u64::MAX }
+    }
+
     /// Whether `--idle-timeout` has forgotten the connection by now (the sweep
     /// that removes it may not have run yet).
     pub(super) fn expired<K: FlowKey>(&self, f: &Flow<K>) -> bool {
-        self.limit > 0 && self.now >= f.last_ts.saturating_add(self.limit)
+        self.now >= self.deadline(f)
     }
 }
 
@@ -60,6 +65,22 @@ pub(super) fn stands<K: FlowKey>(t: &Table<K>, e: &Entry) -> bool {
     }
 }
 
+/// The earliest capture time at which time alone changes connection `f`: a
+/// timed state of one of its sides ends, it is forgotten once it has no row
+/// left, or `--idle-timeout` forgets it.
+pub(super) fn next_change<K: FlowKey>(f: &Flow<K>, p: &Profile) -> u64 {
+    let mut at = Idle { now: 0, limit: p.idle_timeout }.deadline(f);
+    for e in &f.conn.ep {
+        if let Some(limit) = state_timeout(e.state, p) {
+            at = at.min(e.state_ts.saturating_add(limit));
+        }
+    }
+    if !f.conn.has_rows() {
+        at = at.min(f.last_ts.saturating_add(p.linger));
+    }
+    at
+}
+
 /// A queued timer entry came due.
 pub(super) fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, e: &Entry, now: u64) {
     if !stands(t, e) {
@@ -76,12 +97,15 @@ pub(super) fn on_timer<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, e: &Entry, n
     ctx.arm(t, s, before, false, now);
 }
 
-/// Forgets every connection of `t` idle for `idle` nanoseconds by `now`.
+/// Forgets every connection of `t` idle for `idle` nanoseconds by `now`,
+/// each brought up to the moment it was forgotten first (a timer due before
+/// then still fires).
 pub(super) fn sweep_idle<K: FlowKey>(t: &mut Table<K>, ctx: &mut Ctx, now: u64, idle: u64) {
     let idle = Idle { now, limit: idle };
     let stale: Vec<u32> = t.iter().filter(|(_, f)| idle.expired(f)).map(|(i, _)| i).collect();
     for s in stale {
-        ctx.retire(t, s, Retire::IdleExpired);
+        // An idle-expired connection is retired by catch_up.
+        let _ = ctx.catch_up(t, s, now);
     }
 }
 
@@ -92,19 +116,27 @@ impl Ctx {
     /// rows and has been quiet for the linger time, or quiet for
     /// `--idle-timeout`. Returns its timed states as they were before, for
     /// `arm`, or `None` if it is gone (a segment then starts a new one).
+    ///
+    /// `--idle-timeout` forgets a connection at its last packet plus the
+    /// timeout: timers due after that never fire (a SYN that would have
+    /// given up later is not a failed attempt), whenever the forgetting is
+    /// noticed (a sweep, a snapshot, a timer entry or a new segment), so the
+    /// counters do not depend on when that is.
     pub(super) fn catch_up<K: FlowKey>(&mut self, t: &mut Table<K>, slot: u32, now: u64) -> Option<Timed> {
         let flow = t.get_mut(slot)?;
         let before = timed(&flow.conn);
+        let forgotten_at = Idle { now, limit: self.profile.idle_timeout }.deadline(flow);
+        let until = now.min(forgotten_at);
         for side in 0..2 {
-            let ev = flow.conn.expire(side, now, &self.profile);
+            let ev = flow.conn.expire(side, until, &self.profile);
             if !ev.is_empty() {
                 flow.mib.events(side, ev);
                 for a in &mut self.extras {
-                    a.on_timer(slot | K::BIT, side, &flow.conn, ev, now);
+                    a.on_timer(slot | K::BIT, side, &flow.conn, ev, until);
                 }
             }
         }
-        let idle = Idle { now, limit: self.profile.idle_timeout }.expired(flow);
+        let idle = now >= forgotten_at;
         if idle || (now >= flow.last_ts.saturating_add(self.profile.linger) && !flow.conn.has_rows()) {
             self.retire(t, slot, if idle { Retire::IdleExpired } else { Retire::Closed });
             return None;

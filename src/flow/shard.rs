@@ -4,7 +4,7 @@
 //! in `evict`, the IPv4/IPv6 split in `tables`.
 
 use super::conn::Conn;
-use super::expiry::{Idle, on_timer, stands, sweep_idle};
+use super::expiry::{Idle, next_change, on_timer, stands, sweep_idle};
 use super::table::{Flow, Table};
 use super::tables::{Tables, V6_BIT, Visit, is_v6, key_hash, slot, with_table};
 use super::timers::{Entry, TimerKind, Timers};
@@ -65,6 +65,10 @@ pub struct ShardStats {
     pub counters_dropped: u64,
     /// CPU seconds the worker thread used so far (Linux; 0 elsewhere).
     pub cpu_seconds: f64,
+    /// After a snapshot: the earliest capture time at which time alone (a
+    /// timer, `--idle-timeout`) changes one of this shard's connections;
+    /// `u64::MAX` when none will. Views before then equal the snapshot's.
+    pub next_change: u64,
 }
 
 impl Shard {
@@ -190,15 +194,34 @@ impl Shard {
         }
         let idle = self.ctx.profile.idle_timeout;
         if idle > 0 && now >= self.ctx.next_idle_sweep {
-            for v6 in [false, true] {
-                with_table!(&mut self.tables, v6, |t, _o| sweep_idle(t, &mut self.ctx, now, idle));
-            }
-            self.ctx.next_idle_sweep = now + (idle / 4).max(1);
+            self.sweep_idle();
         }
         self.ctx.timers.take_pushed();
         self.next_due = self.ctx.timers.next_due();
         if idle > 0 {
             self.next_due = self.next_due.min(self.ctx.next_idle_sweep);
+        }
+    }
+
+    /// Forgets every connection `--idle-timeout` has given up on by now.
+    fn sweep_idle(&mut self) {
+        let (now, idle) = (self.now, self.ctx.profile.idle_timeout);
+        for v6 in [false, true] {
+            with_table!(&mut self.tables, v6, |t, _o| sweep_idle(t, &mut self.ctx, now, idle));
+        }
+        self.ctx.next_idle_sweep = now + (idle / 4).max(1);
+        self.next_due = self.next_due.min(self.ctx.next_idle_sweep);
+    }
+
+    /// Moves capture time to `now` before a snapshot: every timer due by then
+    /// fires, and every connection `--idle-timeout` forgot by then is gone
+    /// and counted, whenever the periodic sweep would have come, so the
+    /// snapshot's figures do not depend on the sweep's schedule (which
+    /// follows each worker's own traffic).
+    pub fn settle(&mut self, now: u64) {
+        self.advance(now);
+        if self.ctx.profile.idle_timeout > 0 {
+            self.sweep_idle();
         }
     }
 
@@ -221,16 +244,27 @@ impl Shard {
             heap_bytes: (self.tables.heap_bytes() + self.ctx.timers.capacity_bytes()) as u64,
             counters_dropped: self.ctx.netstat.dropped,
             cpu_seconds: crate::report::thread_cpu_seconds(),
+            next_change: u64::MAX,
         }
     }
 
-    /// Publishes this shard's part of every wanted address's view into `store`.
-    pub fn publish(&self, store: &Store) {
-        let mut rows = Rows { netstat: &self.ctx.netstat, idle: self.idle(), out: AddrMap::default() };
+    /// Publishes this shard's part of every wanted address's view into
+    /// `store`. Returns the earliest capture time after now at which time
+    /// alone changes one of its connections (`u64::MAX`: never), so that the
+    /// views until then are known to equal this one.
+    pub fn publish(&self, store: &Store) -> u64 {
+        let mut rows = Rows {
+            netstat: &self.ctx.netstat,
+            idle: self.idle(),
+            profile: &self.ctx.profile,
+            next_change: u64::MAX,
+            out: AddrMap::default(),
+        };
         self.tables.visit(&mut rows);
-        let local = rows.out;
+        let (local, next_change) = (rows.out, rows.next_change);
         self.ctx.netstat.publish(local, store);
         self.ctx.extras.iter().for_each(|a| a.publish(store));
+        next_change
     }
 
     /// The last publish: the tables are consumed as their rows are gathered,
@@ -239,7 +273,8 @@ impl Shard {
         let idle = self.idle();
         let Shard { tables, mut ctx, .. } = self;
         ctx.timers = Timers::default();
-        let mut rows = Rows { netstat: &ctx.netstat, idle, out: AddrMap::default() };
+        let mut rows =
+            Rows { netstat: &ctx.netstat, idle, profile: &ctx.profile, next_change: 0, out: AddrMap::default() };
         tables.consume(&mut rows);
         let local = rows.out;
         ctx.netstat.publish(local, store);
@@ -269,16 +304,25 @@ impl Shard {
     }
 }
 
-/// Gathers every connection's rows and counts for a snapshot.
+/// Gathers every connection's rows and counts for a snapshot, and when time
+/// alone changes one of them next.
 struct Rows<'a> {
     netstat: &'a Netstat,
     idle: Idle,
+    profile: &'a Profile,
+    next_change: u64,
     out: AddrMap<AddrView>,
 }
 
 impl Visit for Rows<'_> {
     fn flow<K: FlowKey>(&mut self, f: &Flow<K>) {
         self.netstat.collect(f, !self.idle.expired(f), &mut self.out);
+        // A deadline already past is not pending (its timer ran, or the
+        // connection waits for a segment to change).
+        let at = next_change(f, self.profile);
+        if at > self.idle.now {
+            self.next_change = self.next_change.min(at);
+        }
     }
 }
 

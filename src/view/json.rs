@@ -4,6 +4,7 @@
 //! which needs escaping except read errors.
 
 use super::{ViewOpts, lines, utc};
+use crate::pipeline::Repeated;
 use crate::report::TcpCounters;
 use crate::report::{Health, HostView};
 use std::io::{self, Write};
@@ -21,6 +22,21 @@ fn span_time(health: &Health, pick: fn((u64, u64)) -> u64, iso: bool) -> String 
         Some(ns) if iso => format!("\"{}Z\"", utc(ns, 'T')),
         Some(ns) => seconds(ns),
     }
+}
+
+/// The INTERVAL views not written before a view because they equal the one
+/// written before them: one line in their place, an object without a `host`
+/// key (so that a reader taking the lines with one picks only the views).
+pub fn repeated(out: &mut dyn Write, r: &Repeated) -> io::Result<()> {
+    writeln!(
+        out,
+        "{{\"repeated_views\":{},\"from\":{},\"to\":{},\"from_utc\":\"{}Z\",\"to_utc\":\"{}Z\"}}",
+        r.views,
+        seconds(r.from),
+        seconds(r.to),
+        utc(r.from, 'T'),
+        utc(r.to, 'T')
+    )
 }
 
 fn counters(out: &mut dyn Write, c: &TcpCounters) -> io::Result<()> {

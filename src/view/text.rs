@@ -5,6 +5,7 @@
 use super::{Line, ViewOpts, lines, utc};
 use crate::decode::DecodeStats;
 use crate::flow::TcpState;
+use crate::pipeline::Repeated;
 use crate::report::TcpCounters;
 use crate::report::{Health, HostView};
 use std::io::{self, Write};
@@ -171,6 +172,22 @@ pub fn time_lines(out: &mut dyn Write, health: &Health) -> io::Result<()> {
     }
 }
 
+/// The INTERVAL views not shown before a view because they equal the one
+/// shown before them: one line in their place.
+pub fn repeated(out: &mut dyn Write, r: &Repeated) -> io::Result<()> {
+    if r.views == 1 {
+        writeln!(out, "\n(1 identical view at {} UTC not repeated)", utc(r.from, ' '))
+    } else {
+        writeln!(
+            out,
+            "\n({} identical views from {} UTC to {} UTC not repeated)",
+            r.views,
+            utc(r.from, ' '),
+            utc(r.to, ' ')
+        )
+    }
+}
+
 /// Appends `s` left-aligned in `width` columns, always followed by at least one space.
 fn pad(row: &mut Vec<u8>, s: &str, width: usize) {
     row.extend_from_slice(s.as_bytes());
@@ -193,6 +210,7 @@ pub fn health_lines(h: &Health) -> Vec<String> {
     let counted = [
         label(d.undecodable, "undecodable"),
         label(d.bad_timestamps, "bad_timestamps"),
+        label(d.out_of_order, "out_of_order"),
         label(d.unknown_link, "unknown_link_type"),
         (h.flows_evicted, "flows evicted"),
         (
