@@ -1,10 +1,25 @@
-//! Making room under `--max-flows`: which connections go first.
+//! Making room under `--max-flows`: which connection goes, in O(1).
+//!
+//! A full table evicts one connection per new one, found without a scan:
+//! 1. no row left (it shows nothing): the oldest entry of the linger queue;
+//! 2. half-open (SYN_SENT or SYN_RCVD, nothing established): the oldest entry of
+//!    the SYN_SENT and SYN_RCVD timer queues, i.e. the handshake that started first;
+//! 3. otherwise the longest idle of a few connections sampled at a rotating
+//!    hand (CLOCK-like): exact on a small table, approximate on a big one.
+//!
+//! The timer queues are FIFO in deadline order and every kind has one length,
+//! so their fronts are the oldest connections of their kind. Superseded
+//! entries met at the front are dropped on the way (they would have been
+//! dropped unread when due), so each entry is looked at once: O(1) amortised.
 
+use super::expiry::stands;
 use super::shard::Ctx;
 use super::state::TcpState;
 use super::table::{Flow, Table};
+use super::tables::{is_v6, slot};
+use super::timers::{Entry, TimerKind};
 use crate::addr::FlowKey;
-use crate::analysis::Retire;
+use crate::analysis::{FlowId, Retire};
 
 /// How much an eviction loses: a connection with no row left loses nothing a
 /// view shows (0), a half-open one the least (1), the rest more (2).
@@ -20,27 +35,98 @@ fn rank<K: FlowKey>(f: &Flow<K>) -> u8 {
     }
 }
 
-impl Ctx {
-    /// Makes room for a sixteenth of `--max-flows` at once: connections with
-    /// no row first, then half-open ones, then the longest idle, ranked over
-    /// both tables together; each eviction is counted.
-    pub(super) fn evict<A: FlowKey, B: FlowKey>(&mut self, a: &mut Table<A>, b: &mut Table<B>) {
-        let target = (self.max_flows / 16).max(1);
-        let mut victims: Vec<(u8, u64, bool, u32)> = a
-            .iter()
-            .map(|(i, f)| (rank(f), f.last_ts, false, i))
-            .chain(b.iter().map(|(i, f)| (rank(f), f.last_ts, true, i)))
-            .collect();
-        if victims.len() > target {
-            victims.select_nth_unstable(target);
-            victims.truncate(target);
+/// Connections the rotating hand compares when no queue offers one.
+const SAMPLE: usize = 8;
+/// Slots the hand visits at most per eviction (free slots are skipped).
+const SAMPLE_VISITS: usize = 8 * SAMPLE;
+
+/// The table of flow id `id`, of either family: `a` is the one the packet
+/// being handled belongs to, `b` the other.
+fn whose<'t, A: FlowKey, B: FlowKey>(a: &'t Table<A>, b: &'t Table<B>, id: FlowId) -> Option<(u8, u64)> {
+    let get = |v6: bool| -> Option<(u8, u64)> {
+        if (A::BIT != 0) == v6 {
+            a.get(slot(id)).map(|f| (rank(f), f.last_ts))
+        } else {
+            b.get(slot(id)).map(|f| (rank(f), f.last_ts))
         }
-        for (_, _, in_b, slot) in victims {
-            if in_b {
-                self.retire(b, slot, Retire::Evicted);
-            } else {
-                self.retire(a, slot, Retire::Evicted);
+    };
+    get(is_v6(id))
+}
+
+impl Ctx {
+    /// Makes room for one connection: evicts the least useful one (see the
+    /// module's doc) and counts it.
+    pub(super) fn evict<A: FlowKey, B: FlowKey>(&mut self, a: &mut Table<A>, b: &mut Table<B>) {
+        let victim = self
+            .oldest_queued(a, b, &[TimerKind::Linger], 0)
+            .or_else(|| self.oldest_queued(a, b, &[TimerKind::SynSent, TimerKind::SynRcvd], 1))
+            .or_else(|| self.sampled(a, b));
+        let Some(id) = victim else { return };
+        if (A::BIT != 0) == is_v6(id) {
+            self.retire(a, slot(id), Retire::Evicted);
+        } else {
+            self.retire(b, slot(id), Retire::Evicted);
+        }
+    }
+
+    /// The connection of the oldest standing entry among the queues of
+    /// `kinds`, if its rank is at most `max_rank`; superseded entries in front
+    /// are dropped on the way.
+    fn oldest_queued<A: FlowKey, B: FlowKey>(
+        &mut self,
+        a: &Table<A>,
+        b: &Table<B>,
+        kinds: &[TimerKind],
+        max_rank: u8,
+    ) -> Option<FlowId> {
+        let mut best: Option<Entry> = None;
+        for &k in kinds {
+            while let Some(e) = self.timers.front(k).copied() {
+                let live = if (A::BIT != 0) == is_v6(e.slot) { stands(a, &e) } else { stands(b, &e) };
+                if !live {
+                    self.timers.pop_front(k);
+                    continue;
+                }
+                if best.is_none_or(|b| e.at < b.at) {
+                    best = Some(e);
+                }
+                break;
             }
         }
+        let e = best?;
+        // A timed side whose peer is established (rank 2) waits for the sample.
+        let (r, _) = whose(a, b, e.slot)?;
+        (r <= max_rank).then(|| {
+            self.timers.pop_front(e.kind);
+            e.slot
+        })
+    }
+
+    /// The lowest-ranked, then longest idle, of `SAMPLE` live connections
+    /// found at the rotating hand, which moves on past them.
+    fn sampled<A: FlowKey, B: FlowKey>(&mut self, a: &Table<A>, b: &Table<B>) -> Option<FlowId> {
+        let (na, nb) = (a.slot_count(), b.slot_count());
+        let total = na + nb;
+        if total == 0 {
+            return None;
+        }
+        let mut best: Option<((u8, u64), FlowId)> = None;
+        let (mut seen, mut visits) = (0, 0);
+        while seen < SAMPLE && visits < total.min(SAMPLE_VISITS) {
+            let i = self.hand % total;
+            self.hand = (i + 1) % total;
+            visits += 1;
+            let id = if i < na { i as u32 | A::BIT } else { (i - na) as u32 | B::BIT };
+            if let Some(key) = whose(a, b, id) {
+                seen += 1;
+                if best.is_none_or(|(k, _)| key < k) {
+                    best = Some((key, id));
+                }
+            }
+        }
+        best.map(|(_, id)| id).or_else(|| {
+            // Only free slots in the hand's way: any live connection will do.
+            a.iter().next().map(|(s, _)| s | A::BIT).or_else(|| b.iter().next().map(|(s, _)| s | B::BIT))
+        })
     }
 }

@@ -39,6 +39,8 @@ pub(super) struct Ctx {
     pub(super) evicted: u64,
     pub(super) idle_expired: u64,
     pub(super) next_idle_sweep: u64,
+    /// Where eviction's rotating hand stands, over both tables' slots.
+    pub(super) hand: usize,
 }
 
 pub struct Shard {
@@ -81,6 +83,7 @@ impl Shard {
                 evicted: 0,
                 idle_expired: 0,
                 next_idle_sweep: 0,
+                hand: 0,
             },
             now: 0,
             next_due: u64::MAX,

@@ -147,6 +147,11 @@ impl<K: FlowKey> Table<K> {
         self.slots.get_mut(slot as usize).filter(|f| !f.vacant)
     }
 
+    /// Slots allocated, live or free: slot numbers run below this.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Live connections with their slots.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Flow<K>)> {
         self.slots.iter().filter(|(_, f)| !f.vacant).map(|(i, f)| (i as u32, f))

@@ -78,6 +78,17 @@ impl Timers {
         q.pop_front()
     }
 
+    /// The oldest entry of one kind (the earliest deadline: every kind has one length).
+    pub fn front(&self, kind: TimerKind) -> Option<&Entry> {
+        self.queues[kind as usize].front()
+    }
+
+    /// Removes the oldest entry of one kind (for eviction, which takes the
+    /// queues' order as the connections' age).
+    pub fn pop_front(&mut self, kind: TimerKind) -> Option<Entry> {
+        self.queues[kind as usize].pop_front()
+    }
+
     pub fn len(&self) -> usize {
         self.queues.iter().map(|q| q.len()).sum()
     }
