@@ -67,6 +67,34 @@ impl Ctx {
         } else {
             self.retire(b, slot(id), Retire::Evicted);
         }
+        self.prefetch_next(a, b);
+    }
+
+    /// A full table evicts once per new connection, and each eviction misses
+    /// the cache twice: on the victim and on its index bucket. The next
+    /// victims are the queues' next entries, so their loads are started well
+    /// ahead (a flood's SYNs come one after another): the connection of the
+    /// `FLOW_AHEAD`th next one, and the bucket of the `BUCKET_AHEAD`th, whose
+    /// connection an earlier call started loading.
+    fn prefetch_next<A: FlowKey, B: FlowKey>(&self, a: &Table<A>, b: &Table<B>) {
+        const BUCKET_AHEAD: usize = 4;
+        const FLOW_AHEAD: usize = 8;
+        for k in [TimerKind::Linger, TimerKind::SynSent, TimerKind::SynRcvd] {
+            if let Some(e) = self.timers.nth(k, BUCKET_AHEAD) {
+                if (A::BIT != 0) == is_v6(e.slot) {
+                    a.prefetch_index_of(slot(e.slot));
+                } else {
+                    b.prefetch_index_of(slot(e.slot));
+                }
+            }
+            if let Some(e) = self.timers.nth(k, FLOW_AHEAD) {
+                if (A::BIT != 0) == is_v6(e.slot) {
+                    a.prefetch_slot(slot(e.slot));
+                } else {
+                    b.prefetch_slot(slot(e.slot));
+                }
+            }
+        }
     }
 
     /// The connection of the oldest standing entry among the queues of

@@ -83,6 +83,11 @@ impl Timers {
         self.queues[kind as usize].front()
     }
 
+    /// The `n`th oldest entry of one kind.
+    pub fn nth(&self, kind: TimerKind, n: usize) -> Option<&Entry> {
+        self.queues[kind as usize].get(n)
+    }
+
     /// Removes the oldest entry of one kind (for eviction, which takes the
     /// queues' order as the connections' age).
     pub fn pop_front(&mut self, kind: TimerKind) -> Option<Entry> {
