@@ -405,6 +405,7 @@ fn health(decode: &DecodeStats, src: &Sources, stats: &[ShardStats], at: u64, sp
         flows_evicted: stats.iter().map(|s| s.evicted).sum(),
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
         host_entries_dropped: stats.iter().map(|s| s.counters_dropped).sum(),
+        hosts_omitted: None,
         read_errors: src.read_errors.clone(),
         table_bytes: stats.iter().map(|s| s.heap_bytes).sum(),
         reader_cpu: crate::report::thread_cpu_seconds(),

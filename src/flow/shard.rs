@@ -8,14 +8,16 @@ use super::expiry::{Idle, on_timer, stands, sweep_idle};
 use super::table::{Flow, Table};
 use super::tables::{Tables, V6_BIT, Visit, is_v6, key_hash, slot, with_table};
 use super::timers::{Entry, TimerKind, Timers};
-use crate::addr::{AddrMap, FlowKey, to_ip};
+use crate::addr::{AddrMap, AddrSet, FlowKey, to_ip};
 use crate::analysis::netstat::{MibFlow, Netstat};
+use crate::analysis::top::Score;
 use crate::analysis::{Extras, Interest, Retire};
 use crate::decode::{Kind, Packet, flag};
 use crate::flow::events::Event;
 use crate::os::Profile;
 use crate::report::{AddrView, Store};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// How late, in capture time, queued timers may run. A connection's own
 /// packets bring it up to date first (`catch_up`), so lateness changes no
@@ -72,14 +74,15 @@ impl Shard {
 
     /// A shard that also runs `extras` on its connections.
     pub fn with_extras(profile: Profile, interest: Interest, max_flows: usize, extras: Extras) -> Shard {
+        let max_flows = max_flows.clamp(16, MAX_FLOWS);
         Shard {
             tables: Tables::default(),
             ctx: Ctx {
                 timers: Timers::default(),
                 profile,
-                netstat: Netstat::new(interest),
+                netstat: Netstat::new(interest, max_flows),
                 extras,
-                max_flows: max_flows.clamp(16, MAX_FLOWS),
+                max_flows,
                 evicted: 0,
                 idle_expired: 0,
                 next_idle_sweep: 0,
@@ -215,18 +218,21 @@ impl Shard {
             flows: self.flows() as u64,
             evicted: self.ctx.evicted,
             idle_expired: self.ctx.idle_expired,
-            heap_bytes: (self.tables.heap_bytes() + self.ctx.timers.capacity_bytes()) as u64,
-            counters_dropped: self.ctx.netstat.dropped,
+            heap_bytes: (self.tables.heap_bytes() + self.ctx.timers.capacity_bytes() + self.ctx.netstat.heap_bytes())
+                as u64,
+            counters_dropped: self.ctx.netstat.dropped(),
             cpu_seconds: crate::report::thread_cpu_seconds(),
         }
     }
 
     /// Publishes this shard's part of every wanted address's view into `store`.
     pub fn publish(&self, store: &Store) {
-        let mut rows = Rows { netstat: &self.ctx.netstat, idle: self.idle(), out: AddrMap::default() };
+        let shown = self.pick_top();
+        let mut rows =
+            Rows { netstat: &self.ctx.netstat, idle: self.idle(), shown: shown.as_deref(), out: AddrMap::default() };
         self.tables.visit(&mut rows);
         let local = rows.out;
-        self.ctx.netstat.publish(local, store);
+        self.ctx.netstat.publish(local, shown.as_deref(), store);
         self.ctx.extras.iter().for_each(|a| a.publish(store));
     }
 
@@ -234,13 +240,28 @@ impl Shard {
     /// so the rows never sit in memory beside the whole table.
     pub fn publish_final(self, store: &Store) {
         let idle = self.idle();
+        let shown = self.pick_top();
         let Shard { tables, mut ctx, .. } = self;
         ctx.timers = Timers::default();
-        let mut rows = Rows { netstat: &ctx.netstat, idle, out: AddrMap::default() };
+        let mut rows = Rows { netstat: &ctx.netstat, idle, shown: shown.as_deref(), out: AddrMap::default() };
         tables.consume(&mut rows);
         let local = rows.out;
-        ctx.netstat.publish(local, store);
+        ctx.netstat.publish(local, shown.as_deref(), store);
         ctx.extras.iter().for_each(|a| a.publish(store));
+    }
+
+    /// With `--top`, this worker's part in picking the hosts shown (every
+    /// worker takes part at the same snapshot); `None` shows every address.
+    fn pick_top(&self) -> Option<Arc<AddrSet<IpAddr>>> {
+        let Interest::Top(top) = self.ctx.netstat.interest() else { return None };
+        let (netstat, idle) = (&self.ctx.netstat, self.idle());
+        let listeners = netstat.listener_addrs();
+        let each = |v: &mut dyn FnMut(IpAddr, Score)| {
+            self.tables.visit(&mut Scores { idle, v: &mut *v });
+            netstat.contributions(v);
+        };
+        top.select(&each, &|ip| listeners.contains(ip));
+        Some(top.selected())
     }
 
     fn idle(&self) -> Idle {
@@ -266,16 +287,33 @@ impl Shard {
     }
 }
 
-/// Gathers every connection's rows and counts for a snapshot.
+/// Gathers every connection's rows and counts for a snapshot (of the
+/// addresses in `shown`, if given).
 struct Rows<'a> {
     netstat: &'a Netstat,
     idle: Idle,
+    shown: Option<&'a AddrSet<IpAddr>>,
     out: AddrMap<AddrView>,
 }
 
 impl Visit for Rows<'_> {
     fn flow<K: FlowKey>(&mut self, f: &Flow<K>) {
-        self.netstat.collect(f, !self.idle.expired(f), &mut self.out);
+        self.netstat.collect(f, !self.idle.expired(f), self.shown, &mut self.out);
+    }
+}
+
+/// Shows a visitor each connection side's part of its address's score (`--top`).
+struct Scores<'a> {
+    idle: Idle,
+    v: &'a mut dyn FnMut(IpAddr, Score),
+}
+
+impl Visit for Scores<'_> {
+    fn flow<K: FlowKey>(&mut self, f: &Flow<K>) {
+        let live = !self.idle.expired(f);
+        for side in 0..2 {
+            (self.v)(f.key.ip(side), Netstat::score(f, side, live));
+        }
     }
 }
 
