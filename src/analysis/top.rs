@@ -77,6 +77,9 @@ pub fn syn_only(c: &TcpCounters) -> bool {
     c.active_opens > 0 && c.passive_opens == 0 && c.segments_received == 0
 }
 
+/// Shows a visitor (its argument) every contribution of one worker.
+pub type Contributions<'a> = &'a dyn Fn(&mut dyn FnMut(IpAddr, Score));
+
 /// Ordering key: more table lines, then more segments, then the address (IPv4 first).
 type Key = (Reverse<u64>, Reverse<u64>, bool, IpAddr);
 
@@ -142,7 +145,7 @@ impl Sketch {
     }
 
     fn spots(&self, h: u64) -> [u64; 2] {
-        [h & self.mask, (h >> 32 | h << 32) & self.mask]
+        [h & self.mask, h.rotate_left(32) & self.mask]
     }
 
     fn mark(&self, h: u64) {
@@ -217,7 +220,7 @@ impl TopShared {
     /// same snapshot and all return together, the pick made. `each` shows a
     /// visitor every contribution of this worker (it is called twice: marking,
     /// then ranking), `has_ports` whether an address has listening sockets here.
-    pub fn select(&self, each: &dyn Fn(&mut dyn FnMut(IpAddr, Score)), has_ports: &dyn Fn(&IpAddr) -> bool) {
+    pub fn select(&self, each: Contributions<'_>, has_ports: &dyn Fn(&IpAddr) -> bool) {
         let mut n = 0u64;
         each(&mut |_, _| n += 1);
         self.contributions.fetch_add(n, Ordering::Relaxed);
