@@ -77,8 +77,8 @@ impl Ctx {
     /// `FLOW_AHEAD`th next one, and the bucket of the `BUCKET_AHEAD`th, whose
     /// connection an earlier call started loading.
     fn prefetch_next<A: FlowKey, B: FlowKey>(&self, a: &Table<A>, b: &Table<B>) {
-        const BUCKET_AHEAD: usize = 4;
-        const FLOW_AHEAD: usize = 8;
+        const BUCKET_AHEAD: usize = 8;
+        const FLOW_AHEAD: usize = 16;
         for k in [TimerKind::Linger, TimerKind::SynSent, TimerKind::SynRcvd] {
             if let Some(e) = self.timers.nth(k, BUCKET_AHEAD) {
                 if (A::BIT != 0) == is_v6(e.slot) {
