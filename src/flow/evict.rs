@@ -12,6 +12,7 @@
 //! entries met at the front are dropped on the way (they would have been
 //! dropped unread when due), so each entry is looked at once: O(1) amortised.
 
+use super::conn::state_timeout;
 use super::expiry::stands;
 use super::shard::Ctx;
 use super::state::TcpState;
@@ -36,9 +37,9 @@ fn rank<K: FlowKey>(f: &Flow<K>) -> u8 {
 }
 
 /// Connections the rotating hand compares when no queue offers one.
-const SAMPLE: usize = 8;
+const SAMPLE: usize = 16;
 /// Slots the hand visits at most per eviction (free slots are skipped).
-const SAMPLE_VISITS: usize = 8 * SAMPLE;
+const SAMPLE_VISITS: usize = 4 * SAMPLE;
 
 /// The table of flow id `id`, of either family: `a` is the one the packet
 /// being handled belongs to, `b` the other.
@@ -98,8 +99,9 @@ impl Ctx {
     }
 
     /// The connection of the oldest standing entry among the queues of
-    /// `kinds`, if its rank is at most `max_rank`; superseded entries in front
-    /// are dropped on the way.
+    /// `kinds` whose rank is at most `max_rank`; superseded entries in front
+    /// are dropped on the way. Queues of different kinds are compared by when
+    /// their entries' states began (their deadlines less the kind's length).
     fn oldest_queued<A: FlowKey, B: FlowKey>(
         &mut self,
         a: &Table<A>,
@@ -107,27 +109,38 @@ impl Ctx {
         kinds: &[TimerKind],
         max_rank: u8,
     ) -> Option<FlowId> {
-        let mut best: Option<Entry> = None;
-        for &k in kinds {
+        let mut fronts: [Option<(u64, Entry)>; 2] = [None; 2];
+        for (i, &k) in kinds.iter().enumerate().take(2) {
             while let Some(e) = self.timers.front(k).copied() {
                 let live = if (A::BIT != 0) == is_v6(e.slot) { stands(a, &e) } else { stands(b, &e) };
-                if !live {
-                    self.timers.pop_front(k);
-                    continue;
+                if live {
+                    fronts[i] = Some((e.at.saturating_sub(self.length(k)), e));
+                    break;
                 }
-                if best.is_none_or(|b| e.at < b.at) {
-                    best = Some(e);
-                }
-                break;
+                self.timers.pop_front(k);
             }
         }
-        let e = best?;
-        // A timed side whose peer is established (rank 2) waits for the sample.
-        let (r, _) = whose(a, b, e.slot)?;
-        (r <= max_rank).then(|| {
-            self.timers.pop_front(e.kind);
-            e.slot
-        })
+        if fronts[1].is_some_and(|(s1, _)| fronts[0].is_none_or(|(s0, _)| s1 < s0)) {
+            fronts.swap(0, 1);
+        }
+        // A timed side whose peer is established (rank 2) waits for the
+        // sample; the other queue's front may still do.
+        let (_, e) =
+            fronts.into_iter().flatten().find(|(_, e)| whose(a, b, e.slot).is_some_and(|(r, _)| r <= max_rank))?;
+        self.timers.pop_front(e.kind);
+        Some(e.slot)
+    }
+
+    /// The length of a timer kind under the OS profile.
+    fn length(&self, k: TimerKind) -> u64 {
+        let state = match k {
+            TimerKind::Linger => return self.profile.linger,
+            TimerKind::TimeWait => TcpState::TimeWait,
+            TimerKind::SynSent => TcpState::SynSent,
+            TimerKind::SynRcvd => TcpState::SynRcvd,
+            TimerKind::FinWait2 => TcpState::FinWait2,
+        };
+        state_timeout(state, &self.profile).unwrap_or(0)
     }
 
     /// The lowest-ranked, then longest idle, of `SAMPLE` live connections
@@ -156,5 +169,66 @@ impl Ctx {
             // Only free slots in the hand's way: any live connection will do.
             a.iter().next().map(|(s, _)| s | A::BIT).or_else(|| b.iter().next().map(|(s, _)| s | B::BIT))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::addr::from_ip;
+    use crate::analysis::Interest;
+    use crate::decode::{Kind, Packet, flag};
+    use crate::flow::shard::Shard;
+    use crate::os::{Os, Profile};
+    use std::net::IpAddr;
+
+    const S: u64 = 1_000_000_000;
+    const T0: u64 = 1_700_000_000 * S;
+
+    /// A segment from 10.0.0.1:`port` to 10.0.0.2:80 (or back, with `back`).
+    fn seg(port: u16, back: bool, flags: u8, (seq, ack): (u32, u32), ts: u64) -> Packet {
+        let (a, _) = from_ip("10.0.0.1".parse().unwrap());
+        let (b, _) = from_ip("10.0.0.2".parse().unwrap());
+        let (src, dst, sport, dport) = if back { (b, a, 80, port) } else { (a, b, port, 80) };
+        Packet { src, dst, sport, dport, flags, seq, ack, ts, kind: Kind::Tcp, ..Default::default() }
+    }
+
+    fn tracked(sh: &Shard, port: u16) -> bool {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        sh.conn(ip("10.0.0.1"), port, ip("10.0.0.2"), 80).is_some()
+    }
+
+    #[test]
+    fn a_full_table_evicts_no_row_first_then_the_oldest_half_open_then_the_longest_idle() {
+        // The smallest table a shard keeps: 16 connections.
+        let mut sh = Shard::new(Profile::new(Os::Linux), Interest::All, 16);
+        // Port 1000: established, then idle. Ports 1001..=1013: half-open, oldest first.
+        sh.process(&seg(1000, false, flag::SYN, (100, 0), T0));
+        sh.process(&seg(1000, true, flag::SYN | flag::ACK, (500, 101), T0 + 1));
+        sh.process(&seg(1000, false, flag::ACK, (101, 501), T0 + 2));
+        for p in 1001..=1013 {
+            sh.process(&seg(p, false, flag::SYN, (100, 0), T0 + S + p as u64));
+        }
+        // Port 1014: refused (no row left); port 1015: established later.
+        sh.process(&seg(1014, false, flag::SYN, (100, 0), T0 + 2 * S));
+        sh.process(&seg(1014, true, flag::RST | flag::ACK, (0, 101), T0 + 2 * S + 1));
+        sh.process(&seg(1015, false, flag::SYN, (100, 0), T0 + 3 * S));
+        sh.process(&seg(1015, true, flag::SYN | flag::ACK, (500, 101), T0 + 3 * S + 1));
+        sh.process(&seg(1015, false, flag::ACK, (101, 501), T0 + 3 * S + 2));
+        assert_eq!(sh.flows(), 16);
+        // The refused one goes first, though it is newer than the half-open ones.
+        sh.process(&seg(2000, false, flag::SYN, (100, 0), T0 + 4 * S));
+        assert!(!tracked(&sh, 1014) && tracked(&sh, 1001));
+        // Then the half-open ones, the handshake that started first first.
+        sh.process(&seg(2001, false, flag::SYN, (100, 0), T0 + 4 * S + 1));
+        assert!(!tracked(&sh, 1001) && tracked(&sh, 1002));
+        // With no half-open one left (they are answered), the longest idle goes.
+        for p in (1002..=1013).chain(2000..=2001) {
+            sh.process(&seg(p, true, flag::SYN | flag::ACK, (500, 101), T0 + 5 * S));
+            sh.process(&seg(p, false, flag::ACK, (101, 501), T0 + 5 * S + 1));
+        }
+        sh.process(&seg(3000, false, flag::ACK, (101, 501), T0 + 6 * S));
+        assert!(!tracked(&sh, 1000), "the connection idle since T0");
+        assert!(tracked(&sh, 1015) && tracked(&sh, 3000));
+        assert_eq!(sh.stats().evicted, 3);
     }
 }
