@@ -14,9 +14,31 @@
 //! displaced once `cap` addresses of level k or more exist. `--host`
 //! addresses are never displaced (only they are kept then, with no bound).
 
-use crate::addr::AddrMap;
+use crate::addr::AddrHash;
 use crate::report::TcpCounters;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+
+/// An address as a map key, hashed as one word: `IpAddr`'s own `Hash` feeds
+/// the hasher its variant, a length and the bytes (three rounds of mixing),
+/// and this map is looked up for every connection retired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastAddr(pub IpAddr);
+
+impl Hash for FastAddr {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self.0 {
+            IpAddr::V4(a) => h.write_u64(u32::from(a) as u64),
+            IpAddr::V6(a) => {
+                let b = u128::from(a);
+                // Never equal to an IPv4 key's word for the addresses seen in practice; a
+                // collision would only cost a probe, since keys are compared whole.
+                h.write_u64((b as u64) ^ ((b >> 64) as u64).rotate_left(32) ^ 1 << 63);
+            }
+        }
+    }
+}
 
 /// Bags by level: segment counts of 0 up to 2^64 - 1 have levels 0 to 64.
 const LEVELS: usize = 65;
@@ -35,7 +57,7 @@ struct Entry {
 pub struct HostCounters {
     /// Most entries kept; `usize::MAX` for no bound.
     cap: usize,
-    index: AddrMap<u32>,
+    index: HashMap<FastAddr, u32, AddrHash>,
     entries: Vec<Entry>,
     free: Vec<u32>,
     bags: Vec<Vec<u32>>,
@@ -58,7 +80,7 @@ impl HostCounters {
     pub fn new(cap: usize) -> HostCounters {
         HostCounters {
             cap: cap.max(1),
-            index: AddrMap::default(),
+            index: HashMap::default(),
             entries: Vec::new(),
             free: Vec::new(),
             bags: (0..LEVELS).map(|_| Vec::new()).collect(),
@@ -80,18 +102,18 @@ impl HostCounters {
     }
 
     pub fn get(&self, ip: &IpAddr) -> Option<&TcpCounters> {
-        self.index.get(ip).map(|&i| &self.entries[i as usize].c)
+        self.index.get(&FastAddr(*ip)).map(|&i| &self.entries[i as usize].c)
     }
 
     /// Every address kept, with its counters.
     pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &TcpCounters)> {
-        self.index.iter().map(|(a, &i)| (a, &self.entries[i as usize].c))
+        self.index.iter().map(|(a, &i)| (&a.0, &self.entries[i as usize].c))
     }
 
     /// Adds `c` to the counters of `ip`, taking it in if it is among the most
     /// active (one entry is lost when full: counted in `dropped`).
     pub fn add(&mut self, ip: IpAddr, c: &TcpCounters) {
-        if let Some(&i) = self.index.get(&ip) {
+        if let Some(&i) = self.index.get(&FastAddr(ip)) {
             let e = &mut self.entries[i as usize];
             e.c.add(c);
             let l = level_of(weight(&e.c));
@@ -122,7 +144,7 @@ impl HostCounters {
         };
         self.bags[l as usize].push(i);
         self.nonempty |= 1 << l;
-        self.index.insert(ip, i);
+        self.index.insert(FastAddr(ip), i);
     }
 
     /// Forgets one entry of bag `l` (the last one: O(1)), counting it.
@@ -130,7 +152,7 @@ impl HostCounters {
         let Some(&i) = self.bags[l as usize].last() else { return };
         self.unbag(i);
         let addr = self.entries[i as usize].addr;
-        self.index.remove(&addr);
+        self.index.remove(&FastAddr(addr));
         self.free.push(i);
         self.dropped += 1;
     }
@@ -160,7 +182,7 @@ impl HostCounters {
     /// Bytes held (for the memory report).
     pub fn heap_bytes(&self) -> usize {
         let bags: usize = self.bags.iter().map(|b| b.capacity() * 4).sum();
-        self.index.capacity() * (std::mem::size_of::<(IpAddr, u32)>() + 1)
+        self.index.capacity() * (std::mem::size_of::<(FastAddr, u32)>() + 1)
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.free.capacity() * 4
             + bags

@@ -22,6 +22,7 @@
 //! Memory: 4 bit arrays of 8 to 16 bits per contribution (4 to 8 bytes in all), the map of the few repeated addresses, and N candidates
 //! per worker. Three barrier waits per snapshot.
 
+use super::hosts::FastAddr;
 use crate::addr::{AddrHash, AddrMap, AddrSet};
 use crate::report::TcpCounters;
 use std::cmp::Reverse;
@@ -233,7 +234,7 @@ impl TopShared {
         {
             let sketch = self.sketch.read().expect("top lock");
             let sketch = sketch.as_ref().expect("sketch made by the leader");
-            each(&mut |ip, _| sketch.mark(self.hash.hash_one(ip)));
+            each(&mut |ip, _| sketch.mark(self.hash.hash_one(FastAddr(ip))));
         }
         self.barrier.wait();
         let mut mine = Best::new(self.rank.n);
@@ -242,7 +243,7 @@ impl TopShared {
             let sketch = self.sketch.read().expect("top lock");
             let sketch = sketch.as_ref().expect("sketch made by the leader");
             each(&mut |ip, s| {
-                if has_ports(&ip) || sketch.repeated(self.hash.hash_one(ip)) {
+                if has_ports(&ip) || sketch.repeated(self.hash.hash_one(FastAddr(ip))) {
                     repeated.entry(ip).or_default().add(s);
                 } else if let Some(k) = self.rank.key(ip, &s, s.ports.len()) {
                     mine.offer(k, syn_only(&s.c));
