@@ -115,8 +115,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Os::Linux)]
     pub os: Os,
 
-    /// Most connections tracked at once; beyond it the least useful are evicted and
-    /// counted (default: sized to available memory; at most 2147483647).
+    /// The memory bound: most connections tracked at once (beyond it the least useful are
+    /// evicted and counted), and with it the per-address entries kept (default: sized to
+    /// available memory; at most 2147483647).
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
 

@@ -41,17 +41,14 @@ const SAMPLE: usize = 16;
 /// Slots the hand visits at most per eviction (free slots are skipped).
 const SAMPLE_VISITS: usize = 4 * SAMPLE;
 
-/// The table of flow id `id`, of either family: `a` is the one the packet
-/// being handled belongs to, `b` the other.
-fn whose<'t, A: FlowKey, B: FlowKey>(a: &'t Table<A>, b: &'t Table<B>, id: FlowId) -> Option<(u8, u64)> {
-    let get = |v6: bool| -> Option<(u8, u64)> {
-        if (A::BIT != 0) == v6 {
-            a.get(slot(id)).map(|f| (rank(f), f.last_ts))
-        } else {
-            b.get(slot(id)).map(|f| (rank(f), f.last_ts))
-        }
-    };
-    get(is_v6(id))
+/// The rank and last packet time of the connection `id` names, in either
+/// table: `a` is the table of the packet being handled, `b` the other.
+fn whose<A: FlowKey, B: FlowKey>(a: &Table<A>, b: &Table<B>, id: FlowId) -> Option<(u8, u64)> {
+    if (A::BIT != 0) == is_v6(id) {
+        a.get(slot(id)).map(|f| (rank(f), f.last_ts))
+    } else {
+        b.get(slot(id)).map(|f| (rank(f), f.last_ts))
+    }
 }
 
 impl Ctx {
