@@ -426,7 +426,7 @@ fn print_views(out: &mut impl Write, store: &Store, health: &Health, args: &Args
         view::text::linux_footnote(out, opts.program)?;
     }
     if let (Format::Text, Some(o)) = (args.format, health.hosts_omitted) {
-        view::text::omitted_line(out, &o)?;
+        view::text::omitted_line(out, &o, health.host_entries_dropped)?;
     }
     Ok(shown)
 }

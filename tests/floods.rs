@@ -129,7 +129,7 @@ fn top_in_text_shows_the_busiest_and_counts_the_rest_in_one_line() {
     let last = two.lines().last().unwrap();
     assert_eq!(
         last,
-        format!("{} more hosts not shown (--top 0 shows every host, --host ADDR one host in full)", hosts - 2)
+        format!("{} more hosts not shown: --top 0 shows every host, --host ADDR one host in full", hosts - 2)
     );
     // The default is 10; --top 0 has no such line.
     let default = String::from_utf8(wirestat(&pcap, &["-a", "-s"]).stdout).unwrap();
@@ -151,4 +151,5 @@ fn top_text_says_when_the_rest_only_sent_unanswered_syns() {
     let last = out.lines().last().unwrap();
     assert!(last.contains("more hosts not shown") && last.contains("only sent SYNs nobody answered"), "{last}");
     assert!(last.contains("--host ADDR") && last.contains("wirestat audit"), "{last}");
+    assert!(last.contains(" per-address entries not kept within --max-flows"), "{last}");
 }

@@ -153,22 +153,29 @@ fn linux_stats(out: &mut dyn Write, h: &HostView, o: &ViewOpts) -> io::Result<()
 
 /// After the views of the busiest hosts (`--top N`), one line counting the
 /// rest, and saying so when most of them only sent unanswered SYNs (a flood's
-/// spoofed sources, a scan), with what to do about it today.
-pub fn omitted_line(out: &mut dyn Write, o: &Omitted) -> io::Result<()> {
-    if o.hosts == 0 {
+/// spoofed sources, a scan), with what to do about it today. Addresses whose
+/// counters the memory bound did not keep (`dropped` entries) are not among
+/// the rest: the line says how many entries that was.
+pub fn omitted_line(out: &mut dyn Write, o: &Omitted, dropped: u64) -> io::Result<()> {
+    if o.hosts == 0 && dropped == 0 {
         return Ok(());
     }
     let hosts = if o.hosts == 1 { "1 more host".to_string() } else { format!("{} more hosts", o.hosts) };
+    let besides = if dropped > 0 {
+        format!(" (besides {dropped} per-address entries not kept within --max-flows)")
+    } else {
+        String::new()
+    };
     if o.syn_only * 2 > o.hosts {
         writeln!(
             out,
-            "\n{hosts} not shown, {} of them only sent SYNs nobody answered (a SYN flood's spoofed sources, or a \
-             scan): --host ADDR shows the host they aimed at, --top 0 every host (the coming 'wirestat audit' \
-             will list floods and scans)",
+            "\n{hosts} not shown{besides}, {} of them only sent SYNs nobody answered (a SYN flood's spoofed \
+             sources, or a scan): --host ADDR shows the host they aimed at, --top 0 every host (the coming \
+             'wirestat audit' will list floods and scans)",
             o.syn_only
         )
     } else {
-        writeln!(out, "\n{hosts} not shown (--top 0 shows every host, --host ADDR one host in full)")
+        writeln!(out, "\n{hosts} not shown{besides}: --top 0 shows every host, --host ADDR one host in full")
     }
 }
 
