@@ -55,11 +55,16 @@ pub struct Args {
     #[arg(short = 'c', long = "count", value_name = "COUNT")]
     pub count: Option<u64>,
 
-    /// The observed host; repeat for several addresses of one host. Without it, every
-    /// address with rows to show (connections; listeners with -a; with -s, any TCP
-    /// at all) gets its own view, busiest first.
+    /// The observed host; repeat for several addresses of one host. Without it, the
+    /// busiest addresses (most rows: connections, listeners with -a; then most
+    /// segments; with -s, any TCP at all counts) get a view each, see --top.
     #[arg(long = "host", value_name = "ADDR")]
     pub host: Vec<IpAddr>,
+
+    /// Without --host: views of the N busiest hosts, then one line counting the rest;
+    /// 0 shows every host.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
 
     /// Show listening sockets (inferred from SYN-ACKs) as well as connections.
     #[arg(short = 'a')]
@@ -110,8 +115,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Os::Linux)]
     pub os: Os,
 
-    /// Most connections tracked at once; beyond it the least useful are evicted and
-    /// counted (default: sized to available memory; at most 2147483647).
+    /// The memory bound: most connections tracked at once (beyond it the least useful are
+    /// evicted and counted), and with it the per-address entries kept (default: sized to
+    /// available memory; at most 2147483647).
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
 
@@ -207,6 +213,7 @@ const LONG_WITH_VALUE: &[&str] = &[
     "--os",
     "--max-flows",
     "--idle-timeout",
+    "--top",
 ];
 
 /// Rewrites Linux's `-p` (show the owning process) as `--program`, leaving

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wirestat::Error;
 use wirestat::analysis::Interest;
+use wirestat::analysis::top::{Rank, TopShared};
 use wirestat::os::Profile;
 use wirestat::pipeline::{self, Config, Reading, Replay};
 use wirestat::report::{Health, HostView, Store};
@@ -103,6 +104,8 @@ struct Plan {
     replay: Replay,
     /// Lines for stderr before the replay: what was asked that the wire cannot give.
     notes: Vec<String>,
+    /// Without `--host`, with `--top N`: how the workers pick the hosts shown.
+    top: Option<Arc<TopShared>>,
 }
 
 fn plan(args: &Args) -> Result<Plan, Error> {
@@ -179,10 +182,24 @@ fn plan(args: &Args) -> Result<Plan, Error> {
         return usage("-c needs at least 1 frame".into());
     }
     same_file_twice(&args.read)?;
-    let interest = if args.host.is_empty() {
-        Interest::All
-    } else {
+    // Without --host only the busiest hosts are shown: the workers pick them
+    // while publishing, so the others' views are never built.
+    let top = (args.host.is_empty() && args.top > 0 && !opts.no_tcp).then(|| {
+        let rank = Rank {
+            n: args.top,
+            listeners: opts.all || opts.listening,
+            stats: opts.stats,
+            v6_only: opts.proto.map(|p| p == Proto::TcpV6),
+            listening_only: opts.listening && !opts.stats,
+        };
+        Arc::new(TopShared::new(rank, workers))
+    });
+    let interest = if !args.host.is_empty() {
         Interest::Only(Arc::new(args.host.iter().copied().collect::<HashSet<IpAddr>>()))
+    } else if let Some(t) = &top {
+        Interest::Top(t.clone())
+    } else {
+        Interest::All
     };
     let cfg = Config {
         workers,
@@ -195,7 +212,7 @@ fn plan(args: &Args) -> Result<Plan, Error> {
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let replay =
         Replay { files: args.read.clone(), filter, reading: Reading { interval, progress, count: args.count } };
-    Ok(Plan { opts, cfg, replay, notes })
+    Ok(Plan { opts, cfg, replay, notes, top })
 }
 
 /// A number of seconds from the command line: positive, finite, within range.
@@ -347,6 +364,9 @@ fn print_views(out: &mut impl Write, store: &Store, health: &Health, args: &Args
             if opts.listening && !opts.stats {
                 h.retain(|a| store.get(a).is_some_and(|v| !v.listen_ports.is_empty()));
             }
+            if args.top > 0 {
+                h.truncate(args.top);
+            }
             h.into_iter().map(|a| vec![a]).collect()
         }
     } else {
@@ -380,6 +400,9 @@ fn print_views(out: &mut impl Write, store: &Store, health: &Health, args: &Args
         vec![addrs]
     };
     shown.hosts = hosts.len();
+    let mut health = health.clone();
+    health.hosts_omitted = plan.top.as_ref().map(|t| t.omitted());
+    let health = &health;
     if let Some(r) = &health.repeated {
         match args.format {
             Format::Json => view::json::repeated(out, r)?,
@@ -407,6 +430,9 @@ fn print_views(out: &mut impl Write, store: &Store, health: &Health, args: &Args
     }
     if args.format == Format::Text && opts.linux && opts.table && !hosts.is_empty() {
         view::text::linux_footnote(out, opts.program)?;
+    }
+    if let (Format::Text, Some(o)) = (args.format, health.hosts_omitted) {
+        view::text::omitted_line(out, &o, health.host_entries_dropped)?;
     }
     Ok(shown)
 }

@@ -583,6 +583,7 @@ fn health(
         flows_idle_expired: stats.iter().map(|s| s.idle_expired).sum(),
         one_sided_connections: stats.iter().map(|s| s.one_sided).sum(),
         host_entries_dropped: stats.iter().map(|s| s.counters_dropped).sum(),
+        hosts_omitted: None,
         read_errors: src.read_errors.clone(),
         table_bytes: stats.iter().map(|s| s.heap_bytes).sum(),
         reader_cpu: crate::report::thread_cpu_seconds(),

@@ -98,8 +98,10 @@ pub struct Health {
     pub flows_idle_expired: u64,
     /// Connections seen from one side only (an incomplete mirror): their rows are inferred.
     pub one_sided_connections: u64,
-    /// Counter/listener entries not kept for forgotten addresses (the cap without `--host`).
+    /// Per-address entries (retired counters, listeners) not kept: the bound `--max-flows` sets.
     pub host_entries_dropped: u64,
+    /// Without `--host`, with `--top N`: the hosts left out of the views (set by the caller).
+    pub hosts_omitted: Option<crate::analysis::top::Omitted>,
     pub read_errors: Vec<String>,
     /// Bytes allocated for the workers' tables and timer queues, for `WIRESTAT_THREAD_TIMES`.
     pub table_bytes: u64,

@@ -116,16 +116,20 @@ fn shipped_fixture_matches_its_truth() {
 
 #[test]
 fn output_is_identical_for_one_and_many_workers() {
-    // Thousands of flows, every host's views: any dependence on sharding shows up here.
+    // Thousands of flows, every host's views (--top 0): any dependence on sharding shows up here.
     let (pcap, _) =
         generate("workers", &["--flows", "6000", "--concurrency", "2000", "--seed", "3", "--v6-ratio", "0.4"]);
-    let one = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", "1"]);
+    let one = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", "1", "--top", "0"]);
     let rows: usize =
         one.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["connections"].as_array().unwrap().len()).sum();
     assert!(one.lines().count() > 10 && rows > 2000, "{} host views, {rows} rows", one.lines().count());
     for n in ["2", "5", "8"] {
-        let many = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", n]);
+        let many = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", n, "--top", "0"]);
         assert!(one == many, "output differs between 1 and {n} workers");
+        // The busiest hosts are picked by the workers together: the same whatever their number.
+        let top1 = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", "1", "--top", "7"]);
+        let top = wirestat(&pcap, &["-a", "-s", "--format", "json", "--workers", n, "--top", "7"]);
+        assert!(top1 == top, "the busiest hosts differ between 1 and {n} workers");
     }
     let text1 = wirestat(&pcap, &["-a", "-s", "--workers", "1"]);
     let text4 = wirestat(&pcap, &["-a", "-s", "--workers", "4"]);
@@ -153,7 +157,7 @@ fn max_flows_bounds_the_table_and_counts_evictions() {
     assert_eq!(first["capture"]["flows_evicted"].as_u64(), Some(n));
     assert!(first["capture"]["flows_tracked"].as_u64().unwrap() <= 500);
     // Without the bound nothing is evicted and every attempt is still SYN_SENT.
-    let all = wirestat(&pcap, &["--format", "json"]);
+    let all = wirestat(&pcap, &["--format", "json", "--top", "0"]);
     let rows: usize =
         all.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["connections"].as_array().unwrap().len()).sum();
     assert_eq!(rows, 4000);

@@ -9,7 +9,9 @@
 //! and keeps its per-connection state beside the table, indexed by [`FlowId`]
 //! (as the timer epochs are), so a run that does not ask for it pays nothing.
 
+pub mod hosts;
 pub mod netstat;
+pub mod top;
 
 use crate::decode::Packet;
 use crate::flow::Conn;
@@ -48,12 +50,15 @@ pub enum Interest {
     All,
     /// Only these addresses.
     Only(Arc<HashSet<IpAddr>>),
+    /// Every address is tracked, and the busiest are shown: the workers pick
+    /// them together at each snapshot (`--top N` without `--host`).
+    Top(Arc<top::TopShared>),
 }
 
 impl Interest {
     pub fn wants(&self, ip: &IpAddr) -> bool {
         match self {
-            Interest::All => true,
+            Interest::All | Interest::Top(_) => true,
             Interest::Only(s) => s.contains(ip),
         }
     }

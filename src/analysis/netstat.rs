@@ -8,6 +8,8 @@
 //! connections tracked at once.
 
 use super::Interest;
+use super::hosts::HostCounters;
+use super::top::Score;
 use crate::addr::{AddrMap, AddrSet, FlowKey};
 use crate::decode::{Packet, flag};
 use crate::flow::Conn;
@@ -16,11 +18,6 @@ use crate::flow::table::Flow;
 use crate::report::{AddrView, Row, Store, TcpCounters};
 use crate::seq::after;
 use std::net::IpAddr;
-
-/// Without `--host`, at most this many forgotten addresses keep counters (and
-/// as many listening sockets are kept) per shard, so a flood of spoofed
-/// sources cannot grow memory without bound.
-const ACC_CAP: usize = 1 << 20;
 
 /// What one endpoint of a connection adds to its host's TCP MIB, and what
 /// its peer has acknowledged (for Send-Q). Packed into 16 bytes, so that with
@@ -197,35 +194,77 @@ impl MibFlow {
     }
 }
 
+/// Per-address entries a worker keeps at least, whatever `--max-flows` says
+/// (a few hundred KiB): small tables must not lose a busy host's counters.
+const MIN_HOST_ENTRIES: usize = 4096;
+/// With `--top N`, per-address entries kept per host shown: the busiest
+/// hosts' counters are what the views need; lighter ones only compete for
+/// the last places.
+const HOST_ENTRIES_PER_SHOWN: usize = 64;
+
+/// How many per-address entries (retired counters, and as many listening
+/// sockets) a worker keeps: the one memory bound, derived from its share of
+/// `--max-flows` (`max_flows`). With `--host` only those addresses have
+/// entries, never displaced; with every host shown (`--top 0`) up to half a
+/// connection's worth each; with `--top N`, what the N busiest need.
+pub fn host_entries(interest: &Interest, max_flows: usize) -> usize {
+    let share = (max_flows / 2).max(MIN_HOST_ENTRIES);
+    match interest {
+        Interest::Only(_) => usize::MAX,
+        Interest::All => share,
+        Interest::Top(t) => t.rank.n.saturating_mul(HOST_ENTRIES_PER_SHOWN).clamp(MIN_HOST_ENTRIES, share),
+    }
+}
+
 /// A shard's netstat state beyond its live connections.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Netstat {
     interest: Interest,
+    /// `--host` addresses, looked up by a scan: faster than hashing for a few.
+    only: Option<Box<[IpAddr]>>,
     /// Counters of connections no longer tracked, and of segments that belong to none.
-    retired: AddrMap<TcpCounters>,
+    retired: HostCounters,
     listeners: AddrSet<(IpAddr, u16)>,
-    /// Counter and listener entries not kept (the cap without `--host`).
-    pub dropped: u64,
+    /// Listener entries not kept (the bound); retired counters count their own.
+    listeners_dropped: u64,
 }
 
 impl Netstat {
-    pub fn new(interest: Interest) -> Netstat {
-        Netstat { interest, ..Default::default() }
+    /// `max_flows`: the worker's share of `--max-flows`, which bounds the
+    /// per-address entries too ([`host_entries`]).
+    pub fn new(interest: Interest, max_flows: usize) -> Netstat {
+        let cap = host_entries(&interest, max_flows);
+        let only = match &interest {
+            Interest::Only(s) => Some(s.iter().copied().collect()),
+            _ => None,
+        };
+        Netstat { interest, only, retired: HostCounters::new(cap), listeners: AddrSet::default(), listeners_dropped: 0 }
+    }
+
+    pub fn interest(&self) -> &Interest {
+        &self.interest
     }
 
     pub fn listeners(&self) -> usize {
         self.listeners.len()
     }
 
-    fn wants_counters(&mut self, ip: &IpAddr) -> bool {
-        if !self.interest.wants(ip) {
-            return false;
+    /// Per-address entries not kept because of the bound.
+    pub fn dropped(&self) -> u64 {
+        self.retired.dropped + self.listeners_dropped
+    }
+
+    /// Bytes held by the per-address entries (for the memory report).
+    pub fn heap_bytes(&self) -> usize {
+        self.retired.heap_bytes() + self.listeners.capacity() * (std::mem::size_of::<(IpAddr, u16)>() + 1)
+    }
+
+    #[inline]
+    fn wants(&self, ip: &IpAddr) -> bool {
+        match &self.only {
+            Some(a) => a.contains(ip),
+            None => true,
         }
-        if matches!(self.interest, Interest::All) && self.retired.len() >= ACC_CAP && !self.retired.contains_key(ip) {
-            self.dropped += 1;
-            return false;
-        }
-        true
     }
 
     /// Folds a connection's counts into its hosts' totals before they are
@@ -233,41 +272,73 @@ impl Netstat {
     pub fn retire<K: FlowKey>(&mut self, flow: &Flow<K>) {
         for side in 0..2 {
             let ip = flow.key.ip(side);
-            if self.wants_counters(&ip) {
+            if self.wants(&ip) {
                 let c = flow.mib.counters(&flow.conn, side, false);
-                self.retired.entry(ip).or_default().add(&c);
+                self.retired.add(ip, &c);
             }
         }
     }
 
     /// A segment for no connection (a stray RST): it still crossed both stacks.
     pub fn stray_segment(&mut self, src: IpAddr, dst: IpAddr) {
-        if self.wants_counters(&src) {
-            self.retired.entry(src).or_default().segments_sent += 1;
+        if self.wants(&src) {
+            self.retired.add(src, &TcpCounters { segments_sent: 1, ..TcpCounters::default() });
         }
-        if self.wants_counters(&dst) {
-            self.retired.entry(dst).or_default().segments_received += 1;
+        if self.wants(&dst) {
+            self.retired.add(dst, &TcpCounters { segments_received: 1, ..TcpCounters::default() });
         }
     }
 
-    /// Records a listening socket, within the same bounds as the retired counters.
+    /// Records a listening socket, within the same bound as the retired counters.
     pub fn listener(&mut self, ip: IpAddr, port: u16) {
-        if !self.interest.wants(&ip) {
+        if !self.wants(&ip) {
             return;
         }
-        if matches!(self.interest, Interest::All) && self.listeners.len() >= ACC_CAP {
-            self.dropped += 1;
+        if self.listeners.len() >= self.retired.cap() && !self.listeners.contains(&(ip, port)) {
+            self.listeners_dropped += 1;
             return;
         }
         self.listeners.insert((ip, port));
     }
 
-    /// Adds a tracked connection's rows and counts to the views being built;
-    /// a connection `--idle-timeout` has already forgotten (not `live`) has no rows.
-    pub fn collect<K: FlowKey>(&self, f: &Flow<K>, live: bool, out: &mut AddrMap<AddrView>) {
+    /// Shows `v` this shard's per-address contributions beyond its live
+    /// connections: retired counters, and listening sockets (for `--top`).
+    pub fn contributions(&self, v: &mut dyn FnMut(IpAddr, Score)) {
+        for (ip, c) in self.retired.iter() {
+            v(*ip, Score { c: *c, ..Score::default() });
+        }
+        for (ip, port) in &self.listeners {
+            v(*ip, Score { ports: vec![*port], ..Score::default() });
+        }
+    }
+
+    /// Addresses with a listening socket here.
+    pub fn listener_addrs(&self) -> AddrSet<IpAddr> {
+        self.listeners.iter().map(|(ip, _)| *ip).collect()
+    }
+
+    /// A connection side's part of its address's score (for `--top`).
+    pub fn score<K: FlowKey>(f: &Flow<K>, side: usize, live: bool) -> Score {
+        Score {
+            rows: (live && f.conn.ep[side].state.has_row()) as u64,
+            ports: Vec::new(),
+            c: f.mib.counters(&f.conn, side, live),
+        }
+    }
+
+    /// Adds a tracked connection's rows and counts to the views being built
+    /// (of the addresses in `shown`, if given: the `--top` pick); a
+    /// connection `--idle-timeout` has already forgotten (not `live`) has no rows.
+    pub fn collect<K: FlowKey>(
+        &self,
+        f: &Flow<K>,
+        live: bool,
+        shown: Option<&AddrSet<IpAddr>>,
+        out: &mut AddrMap<AddrView>,
+    ) {
         for side in 0..2 {
             let ip = f.key.ip(side);
-            if !self.interest.wants(&ip) {
+            if !self.wants(&ip) || shown.is_some_and(|s| !s.contains(&ip)) {
                 continue;
             }
             let v = out.entry(ip).or_default();
@@ -287,16 +358,16 @@ impl Netstat {
         }
     }
 
-    /// Adds the counters of forgotten connections and the listeners, then
-    /// merges this shard's part of every address's view into the shared store.
-    pub fn publish(&self, mut local: AddrMap<AddrView>, store: &Store) {
-        for (ip, c) in &self.retired {
+    /// Adds the counters of forgotten connections and the listeners (of the
+    /// addresses in `shown`, if given), then merges this shard's part of
+    /// every address's view into the shared store.
+    pub fn publish(&self, mut local: AddrMap<AddrView>, shown: Option<&AddrSet<IpAddr>>, store: &Store) {
+        let show = |ip: &IpAddr| shown.is_none_or(|s| s.contains(ip));
+        for (ip, c) in self.retired.iter().filter(|(ip, _)| show(ip)) {
             local.entry(*ip).or_default().tcp.add(c);
         }
-        for (ip, port) in &self.listeners {
-            if self.interest.wants(ip) {
-                local.entry(*ip).or_default().listen_ports.push(*port);
-            }
+        for (ip, port) in self.listeners.iter().filter(|(ip, _)| show(ip)) {
+            local.entry(*ip).or_default().listen_ports.push(*port);
         }
         for (ip, v) in local {
             store.entry(ip).or_default().merge(v);

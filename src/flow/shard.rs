@@ -8,14 +8,16 @@ use super::expiry::{Idle, next_change, on_timer, stands, sweep_idle};
 use super::table::{Flow, Table};
 use super::tables::{Tables, V6_BIT, Visit, is_v6, key_hash, slot, with_table};
 use super::timers::{Entry, TimerKind, Timers};
-use crate::addr::{AddrMap, FlowKey, to_ip};
+use crate::addr::{AddrMap, AddrSet, FlowKey, to_ip};
 use crate::analysis::netstat::{MibFlow, Netstat};
+use crate::analysis::top::Score;
 use crate::analysis::{Extras, Interest, Retire};
 use crate::decode::{Kind, Packet, flag};
 use crate::flow::events::{Event, SegEvents};
 use crate::os::Profile;
 use crate::report::{AddrView, Store};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// How late, in capture time, queued timers may run. A connection's own
 /// packets bring it up to date first (`catch_up`), so lateness changes no
@@ -41,6 +43,8 @@ pub(super) struct Ctx {
     /// Connections seen one-sided: those that are now, and those that were when forgotten.
     pub(super) one_sided: u64,
     pub(super) next_idle_sweep: u64,
+    /// Where eviction's rotating hand stands, over both tables' slots.
+    pub(super) hand: usize,
 }
 
 pub struct Shard {
@@ -78,18 +82,20 @@ impl Shard {
 
     /// A shard that also runs `extras` on its connections.
     pub fn with_extras(profile: Profile, interest: Interest, max_flows: usize, extras: Extras) -> Shard {
+        let max_flows = max_flows.clamp(16, MAX_FLOWS);
         Shard {
             tables: Tables::default(),
             ctx: Ctx {
                 timers: Timers::default(),
                 profile,
-                netstat: Netstat::new(interest),
+                netstat: Netstat::new(interest, max_flows),
                 extras,
-                max_flows: max_flows.clamp(16, MAX_FLOWS),
+                max_flows,
                 evicted: 0,
                 idle_expired: 0,
                 one_sided: 0,
                 next_idle_sweep: 0,
+                hand: 0,
             },
             now: 0,
             next_due: u64::MAX,
@@ -241,28 +247,32 @@ impl Shard {
             evicted: self.ctx.evicted,
             idle_expired: self.ctx.idle_expired,
             one_sided: self.ctx.one_sided,
-            heap_bytes: (self.tables.heap_bytes() + self.ctx.timers.capacity_bytes()) as u64,
-            counters_dropped: self.ctx.netstat.dropped,
+            heap_bytes: (self.tables.heap_bytes() + self.ctx.timers.capacity_bytes() + self.ctx.netstat.heap_bytes())
+                as u64,
+            counters_dropped: self.ctx.netstat.dropped(),
             cpu_seconds: crate::report::thread_cpu_seconds(),
             next_change: u64::MAX,
         }
     }
 
     /// Publishes this shard's part of every wanted address's view into
-    /// `store`. Returns the earliest capture time after now at which time
-    /// alone changes one of its connections (`u64::MAX`: never), so that the
-    /// views until then are known to equal this one.
+    /// `store` (with `--top`, only the addresses picked). Returns the earliest
+    /// capture time after now at which time alone changes one of its
+    /// connections (`u64::MAX`: never), so that the views until then are
+    /// known to equal this one.
     pub fn publish(&self, store: &Store) -> u64 {
+        let shown = self.pick_top();
         let mut rows = Rows {
             netstat: &self.ctx.netstat,
             idle: self.idle(),
             profile: &self.ctx.profile,
             next_change: u64::MAX,
+            shown: shown.as_deref(),
             out: AddrMap::default(),
         };
         self.tables.visit(&mut rows);
         let (local, next_change) = (rows.out, rows.next_change);
-        self.ctx.netstat.publish(local, store);
+        self.ctx.netstat.publish(local, shown.as_deref(), store);
         self.ctx.extras.iter().for_each(|a| a.publish(store));
         next_change
     }
@@ -271,14 +281,35 @@ impl Shard {
     /// so the rows never sit in memory beside the whole table.
     pub fn publish_final(self, store: &Store) {
         let idle = self.idle();
+        let shown = self.pick_top();
         let Shard { tables, mut ctx, .. } = self;
         ctx.timers = Timers::default();
-        let mut rows =
-            Rows { netstat: &ctx.netstat, idle, profile: &ctx.profile, next_change: 0, out: AddrMap::default() };
+        let mut rows = Rows {
+            netstat: &ctx.netstat,
+            idle,
+            profile: &ctx.profile,
+            next_change: 0,
+            shown: shown.as_deref(),
+            out: AddrMap::default(),
+        };
         tables.consume(&mut rows);
         let local = rows.out;
-        ctx.netstat.publish(local, store);
+        ctx.netstat.publish(local, shown.as_deref(), store);
         ctx.extras.iter().for_each(|a| a.publish(store));
+    }
+
+    /// With `--top`, this worker's part in picking the hosts shown (every
+    /// worker takes part at the same snapshot); `None` shows every address.
+    fn pick_top(&self) -> Option<Arc<AddrSet<IpAddr>>> {
+        let Interest::Top(top) = self.ctx.netstat.interest() else { return None };
+        let (netstat, idle) = (&self.ctx.netstat, self.idle());
+        let listeners = netstat.listener_addrs();
+        let each = |v: &mut dyn FnMut(IpAddr, Score)| {
+            self.tables.visit(&mut Scores { idle, v: &mut *v });
+            netstat.contributions(v);
+        };
+        top.select(&each, &|ip| listeners.contains(ip));
+        Some(top.selected())
     }
 
     fn idle(&self) -> Idle {
@@ -304,24 +335,40 @@ impl Shard {
     }
 }
 
-/// Gathers every connection's rows and counts for a snapshot, and when time
-/// alone changes one of them next.
+/// Gathers every connection's rows and counts for a snapshot (of the
+/// addresses in `shown`, if given), and when time alone changes one of them next.
 struct Rows<'a> {
     netstat: &'a Netstat,
     idle: Idle,
     profile: &'a Profile,
     next_change: u64,
+    shown: Option<&'a AddrSet<IpAddr>>,
     out: AddrMap<AddrView>,
 }
 
 impl Visit for Rows<'_> {
     fn flow<K: FlowKey>(&mut self, f: &Flow<K>) {
-        self.netstat.collect(f, !self.idle.expired(f), &mut self.out);
+        self.netstat.collect(f, !self.idle.expired(f), self.shown, &mut self.out);
         // A deadline already past is not pending (its timer ran, or the
         // connection waits for a segment to change).
         let at = next_change(f, self.profile);
         if at > self.idle.now {
             self.next_change = self.next_change.min(at);
+        }
+    }
+}
+
+/// Shows a visitor each connection side's part of its address's score (`--top`).
+struct Scores<'a> {
+    idle: Idle,
+    v: &'a mut dyn FnMut(IpAddr, Score),
+}
+
+impl Visit for Scores<'_> {
+    fn flow<K: FlowKey>(&mut self, f: &Flow<K>) {
+        let live = !self.idle.expired(f);
+        for side in 0..2 {
+            (self.v)(f.key.ip(side), Netstat::score(f, side, live));
         }
     }
 }

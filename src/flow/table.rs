@@ -84,6 +84,15 @@ impl<K: FlowKey> Table<K> {
         }
     }
 
+    /// Starts loading the index bucket of the connection in `slot` (which
+    /// reads the connection's key: best when it is already on its way).
+    #[inline]
+    pub fn prefetch_index_of(&self, slot: u32) {
+        if let Some(f) = self.get(slot) {
+            self.index.prefetch(f.key.hash64());
+        }
+    }
+
     pub fn insert(&mut self, key: K, hash: u64, ts: u64, conn: Conn) -> u32 {
         let flow =
             Flow { _align: [], key, vacant: false, linger_armed: false, last_ts: ts, conn, mib: MibFlow::default() };
@@ -145,6 +154,11 @@ impl<K: FlowKey> Table<K> {
     #[inline]
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Flow<K>> {
         self.slots.get_mut(slot as usize).filter(|f| !f.vacant)
+    }
+
+    /// Slots allocated, live or free: slot numbers run below this.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
     }
 
     /// Live connections with their slots.

@@ -80,6 +80,22 @@ impl Timers {
         q.pop_front()
     }
 
+    /// The oldest entry of one kind (the earliest deadline: every kind has one length).
+    pub fn front(&self, kind: TimerKind) -> Option<&Entry> {
+        self.queues[kind as usize].front()
+    }
+
+    /// The `n`th oldest entry of one kind.
+    pub fn nth(&self, kind: TimerKind, n: usize) -> Option<&Entry> {
+        self.queues[kind as usize].get(n)
+    }
+
+    /// Removes the oldest entry of one kind (for eviction, which takes the
+    /// queues' order as the connections' age).
+    pub fn pop_front(&mut self, kind: TimerKind) -> Option<Entry> {
+        self.queues[kind as usize].pop_front()
+    }
+
     pub fn len(&self) -> usize {
         self.queues.iter().map(|q| q.len()).sum()
     }

@@ -101,6 +101,9 @@ pub fn write(out: &mut dyn Write, h: &HostView, o: &ViewOpts, health: &Health) -
         span_time(health, |(_, last)| last, true),
         health.duplicates
     )?;
+    if let Some(o) = &health.hosts_omitted {
+        write!(out, ",\"hosts_omitted\":{},\"hosts_omitted_syn_only\":{}", o.hosts, o.syn_only)?;
+    }
     if let Some(l) = &health.live {
         write!(
             out,

@@ -3,6 +3,7 @@
 //! connections` with Recv-Q and Send-Q, `Tcp:` statistics).
 
 use super::{Line, ViewOpts, lines, utc};
+use crate::analysis::top::Omitted;
 use crate::decode::DecodeStats;
 use crate::flow::TcpState;
 use crate::pipeline::Repeated;
@@ -156,6 +157,34 @@ fn linux_stats(out: &mut dyn Write, h: &HostView, o: &ViewOpts) -> io::Result<()
     Ok(())
 }
 
+/// After the views of the busiest hosts (`--top N`), one line counting the
+/// rest, and saying so when most of them only sent unanswered SYNs (a flood's
+/// spoofed sources, a scan), with what to do about it today. Addresses whose
+/// counters the memory bound did not keep (`dropped` entries) are not among
+/// the rest: the line says how many entries that was.
+pub fn omitted_line(out: &mut dyn Write, o: &Omitted, dropped: u64) -> io::Result<()> {
+    if o.hosts == 0 && dropped == 0 {
+        return Ok(());
+    }
+    let hosts = if o.hosts == 1 { "1 more host".to_string() } else { format!("{} more hosts", o.hosts) };
+    let besides = if dropped > 0 {
+        format!(" (besides {dropped} per-address entries not kept within --max-flows)")
+    } else {
+        String::new()
+    };
+    if o.syn_only * 2 > o.hosts {
+        writeln!(
+            out,
+            "\n{hosts} not shown{besides}, {} of them only sent SYNs nobody answered (a SYN flood's spoofed \
+             sources, or a scan): --host ADDR shows the host they aimed at, --top 0 every host (the coming \
+             'wirestat audit' will list floods and scans)",
+            o.syn_only
+        )
+    } else {
+        writeln!(out, "\n{hosts} not shown{besides}: --top 0 shows every host, --host ADDR one host in full")
+    }
+}
+
 /// The capture time a snapshot describes, and the times of the frames read,
 /// in UTC: the first lines of each text snapshot.
 pub fn time_lines(out: &mut dyn Write, health: &Health) -> io::Result<()> {
@@ -221,7 +250,8 @@ pub fn health_lines(h: &Health) -> Vec<String> {
         (h.duplicates, "duplicate frames dropped (exact copies within 1 ms, as a SPAN session delivers them)"),
         (
             h.host_entries_dropped,
-            "counter or listener entries of forgotten addresses not kept (use --host to follow specific hosts)",
+            "per-address entries not kept (counters of closed connections, listeners) to stay within --max-flows: \
+             the busiest hosts' are kept; --host ADDR keeps a host's whole",
         ),
     ];
     let mut out = h.read_errors.clone();

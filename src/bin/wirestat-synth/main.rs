@@ -87,6 +87,18 @@ struct Args {
     /// and an orphaned FIN_WAIT_2 after 60 s, which the truth does not model).
     #[arg(long, default_value_t = 20.0)]
     max_flow_gap: f64,
+    /// Spread the flows over this many client addresses (default: 250 hosts per
+    /// block of 15 million flows, so about 500 hosts in all).
+    #[arg(long)]
+    clients: Option<u64>,
+    /// Add this many spoofed SYNs to 10.0.0.1:80, each from a source address of
+    /// its own in 10.128.0.0/9, interleaved by time with the other traffic
+    /// (not counted in --packets); the server's answers are not captured.
+    #[arg(long, default_value_t = 0)]
+    flood: u64,
+    /// Spoofed SYNs per second of capture time for --flood.
+    #[arg(long, default_value_t = 100_000.0)]
+    flood_rate: f64,
 }
 
 fn parse_mix(s: &str) -> Result<[f64; 8], String> {
@@ -252,6 +264,8 @@ impl Sched {
 
 struct Plan {
     cfg: Config,
+    flood: u64,
+    flood_gap_ns: u64,
     flow_budget: u64,
     packet_budget: u64,
     concurrency: u64,
@@ -264,6 +278,12 @@ fn plan(a: &Args) -> Result<Plan, String> {
     }
     if !(a.max_flow_gap.is_finite() && a.max_flow_gap >= 1e-6 && a.max_flow_gap <= 1e9) {
         return Err("--max-flow-gap must be in [0.000001, 1e9] seconds".into());
+    }
+    if a.clients.is_some_and(|n| n == 0 || n > model::MAX_CLIENTS) {
+        return Err(format!("--clients must be in 1..={}", model::MAX_CLIENTS));
+    }
+    if !(a.flood_rate.is_finite() && a.flood_rate >= 1.0 && a.flood_rate <= 1e9) {
+        return Err("--flood-rate must be in [1, 1e9] SYNs per second".into());
     }
     if !(0.0..=1.0).contains(&a.v6_ratio) {
         return Err("--v6-ratio must be in [0, 1]".into());
@@ -340,7 +360,10 @@ fn plan(a: &Args) -> Result<Plan, String> {
             rounds,
             mix_cum,
             gap_ns,
+            clients: a.clients,
         },
+        flood: a.flood,
+        flood_gap_ns: (1e9 / a.flood_rate) as u64,
         flow_budget,
         packet_budget,
         concurrency: a.concurrency,
@@ -370,7 +393,14 @@ fn generate<W: Write>(p: Plan, w: PcapWriter<W>) -> io::Result<Gen<W>> {
     let mut active = 0u64; // flows in memory that are not parked in SYN back-off
     let mut created = 0u64;
     let mut now = START_NS;
-    while g.w.packets < p.packet_budget {
+    // The next spoofed SYN of --flood: its number and time.
+    let (mut flood_i, mut flood_at) = (0u64, START_NS);
+    while g.w.packets - flood_i < p.packet_budget {
+        while flood_i < p.flood && flood_at <= now {
+            g.flood_syn(flood_i, flood_at)?;
+            flood_i += 1;
+            flood_at += p.flood_gap_ns;
+        }
         while active < p.concurrency && created < p.flow_budget {
             sc.insert(g.new_flow());
             created += 1;
@@ -429,6 +459,12 @@ fn generate<W: Write>(p: Plan, w: PcapWriter<W>) -> io::Result<Gen<W>> {
             Some(at) if at < t => at.max(now),
             _ => t,
         };
+    }
+    // The rest of the flood, after the other traffic.
+    while flood_i < p.flood {
+        g.flood_syn(flood_i, flood_at.max(now))?;
+        flood_i += 1;
+        flood_at += p.flood_gap_ns;
     }
     // End of capture: flows still in progress are cut where they are.
     for &slot in &sc.ready {

@@ -162,6 +162,9 @@ pub struct Config {
     pub mix_cum: [f64; 8],
     /// Inter-packet gap bounds in nanoseconds.
     pub gap_ns: (u64, u64),
+    /// Distinct client addresses flows are spread over (`--clients`); `None`
+    /// keeps the original mapping of 250 hosts per block.
+    pub clients: Option<u64>,
 }
 
 /// Per-flow state (~56 bytes): enough to continue the flow's script.
@@ -233,6 +236,8 @@ pub struct Truth {
     pub by_outcome: [u64; 8],
     pub retx_client: u64,
     pub retx_server: u64,
+    /// Spoofed SYNs of `--flood` written (each one a segment the server received).
+    pub flood_syns: u64,
     pub tcp: [TcpCounters; 2],
     /// Final server states of finished/cut flows, except TIME_WAIT.
     pub states: [[u64; 8]; 2],
@@ -256,7 +261,10 @@ pub struct Gen<W: Write> {
 
 /// Client address (16 bytes; IPv4 in the first 4) and port for a flow id.
 /// The mapping id -> (address, port) is injective, so no 4-tuple repeats.
-pub fn client_addr(id: u64, v6: bool) -> ([u8; 16], u16) {
+pub fn client_addr(id: u64, v6: bool, clients: Option<u64>) -> ([u8; 16], u16) {
+    if let Some(n) = clients {
+        return spread_client_addr(id, v6, n);
+    }
     let host = id % HOSTS_PER_BLOCK;
     let port = 1024 + (id / HOSTS_PER_BLOCK) % PORTS_PER_HOST;
     let block = id / (HOSTS_PER_BLOCK * PORTS_PER_HOST);
@@ -270,6 +278,36 @@ pub fn client_addr(id: u64, v6: bool) -> ([u8; 16], u16) {
         a[..4].copy_from_slice(&[10, (1 + block / 256) as u8, (block % 256) as u8, (host + 1) as u8]);
     }
     (a, port as u16)
+}
+
+/// Most client hosts `--clients` can name: 10.1.0.0 up to 10.127.255.x, 250
+/// per /24, below the flood sources' 10.128.0.0/9.
+pub const MAX_CLIENTS: u64 = 250 * 256 * 127;
+
+/// `--clients N`: flow `id` comes from host `id % N`, on the next port each
+/// time that host comes round again, so N hosts each have about flows/N flows.
+fn spread_client_addr(id: u64, v6: bool, n: u64) -> ([u8; 16], u16) {
+    let host = id % n;
+    let port = 1024 + (id / n) % PORTS_PER_HOST;
+    let (a4, b, c) = (host % HOSTS_PER_BLOCK + 1, (host / HOSTS_PER_BLOCK) % 256, 1 + host / (HOSTS_PER_BLOCK * 256));
+    let mut a = [0u8; 16];
+    if v6 {
+        // fd00:2::<c>:<b>:<a>, apart from the default mapping's fd00:1::/32.
+        let v = (0xfd00_0002u128 << 96) | (u128::from(c) << 32) | (u128::from(b) << 16) | u128::from(a4);
+        a = v.to_be_bytes();
+    } else {
+        a[..4].copy_from_slice(&[10, c as u8, b as u8, a4 as u8]);
+    }
+    (a, port as u16)
+}
+
+/// Source of the `i`th spoofed SYN of `--flood`: 10.128.0.0/9, one address
+/// per SYN (about 8.4 million before they repeat), and a port of its own.
+pub fn flood_source(i: u64, seed: u64) -> ([u8; 16], u16) {
+    let h = i % (1 << 23);
+    let mut a = [0u8; 16];
+    a[..4].copy_from_slice(&[10, 128 + (h >> 16) as u8, (h >> 8) as u8, h as u8]);
+    (a, 1024 + (mix64(seed ^ i) % PORTS_PER_HOST) as u16)
 }
 
 fn server_addr(v6: bool, dark: bool) -> [u8; 16] {
@@ -317,6 +355,7 @@ impl<W: Write> Gen<W> {
                 by_outcome: [0; 8],
                 retx_client: 0,
                 retx_server: 0,
+                flood_syns: 0,
                 tcp: [TcpCounters::default(); 2],
                 states: [[0; 8]; 2],
                 time_wait: [VecDeque::new(), VecDeque::new()],
@@ -391,7 +430,7 @@ impl<W: Write> Gen<W> {
     ) -> io::Result<()> {
         let ts_us = now_ns / 1000;
         let dark = f.outcome == Outcome::Unanswered;
-        let (client_ip, client_port) = client_addr(f.id, f.v6);
+        let (client_ip, client_port) = client_addr(f.id, f.v6, self.cfg.clients);
         let server_ip = server_addr(f.v6, dark);
         let server_mac = if dark { frame::DARK_MAC } else { frame::SERVER_MAC };
         // Per-connection timestamp clocks (ms), randomly offset like Linux.
@@ -621,6 +660,38 @@ impl<W: Write> Gen<W> {
             }
         }
         Ok(delay)
+    }
+
+    /// Writes the `i`th spoofed SYN of `--flood` to the server's port 80 at
+    /// `now_ns`. The server's answers are not in the capture (as when a
+    /// mirror port only sees the inbound side, or the backlog is full), so each
+    /// SYN only adds to the server's Segments Received.
+    pub fn flood_syn(&mut self, i: u64, now_ns: u64) -> io::Result<()> {
+        let (src_ip, sport) = flood_source(i, self.cfg.seed);
+        let seq = random_isn(&mut self.rng);
+        let seg = Seg {
+            v6: false,
+            src_mac: frame::ROUTER_MAC,
+            dst_mac: frame::SERVER_MAC,
+            src_ip,
+            dst_ip: server_addr(false, false),
+            sport,
+            dport: 80,
+            seq,
+            ack: 0,
+            flags: SYN,
+            window: CLIENT_WINDOW,
+            opts: Opts::Syn { val: seq, ecr: 0 },
+            payload_len: 0,
+        };
+        let ts_us = now_ns / 1000;
+        self.w.write(ts_us, &seg)?;
+        let t = &mut self.truth;
+        t.first_ts_us.get_or_insert(ts_us);
+        t.last_ts_us = t.last_ts_us.max(ts_us);
+        t.tcp[0].segments_received += 1;
+        t.flood_syns += 1;
+        Ok(())
     }
 
     /// Records the server endpoint of a finished (or cut) flow.

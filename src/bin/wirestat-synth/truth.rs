@@ -140,6 +140,7 @@ pub fn render_truth<W: Write>(g: &Gen<W>, meta: &Meta) -> String {
         ("last_ts", ts_secs(last)),
         ("host", J::V(json!(["10.0.0.1", "fd00::1"]))),
         ("flows_by_outcome", J::Obj(by_outcome)),
+        ("flood_syns", J::V(json!(t.flood_syns))),
         (
             "retransmissions",
             J::Obj(vec![("client", J::V(json!(t.retx_client))), ("server", J::V(json!(t.retx_server)))]),
@@ -159,7 +160,7 @@ pub fn render_truth<W: Write>(g: &Gen<W>, meta: &Meta) -> String {
         let conns = rows
             .iter()
             .map(|r| {
-                let (ip, port) = model::client_addr(r.id, r.v6);
+                let (ip, port) = model::client_addr(r.id, r.v6, g.cfg.clients);
                 J::Line(vec![
                     ("proto", proto(r.v6)),
                     ("local", json!(model::server_endpoint(r.v6, r.port))),
