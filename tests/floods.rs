@@ -13,16 +13,8 @@ use std::process::{Command, Output};
 
 fn generate(dir: &TestDir, name: &str, args: &[&str]) -> (PathBuf, Value) {
     let (pcap, truth) = (dir.file(&format!("{name}.pcap")), dir.file(&format!("{name}.json")));
-    let st = Command::new(env!("CARGO_BIN_EXE_wirestat-synth"))
-        .arg("--out")
-        .arg(&pcap)
-        .arg("--truth")
-        .arg(&truth)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    (pcap.clone(), serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap())
+    let t = common::synth::generate(&pcap, &truth, args);
+    (pcap, t)
 }
 
 fn wirestat(pcap: &Path, args: &[&str]) -> Output {

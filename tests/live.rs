@@ -12,6 +12,7 @@ mod common;
 
 use common::cli::{run_wirestat, stderr_of, stdout_of};
 use common::craft::{conversation, eth};
+use common::ticking::Ticking;
 use common::tmp::TestDir;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +22,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use wirestat::analysis::Interest;
-use wirestat::capture::{Frame, Next, Source};
 use wirestat::os::{Os, Profile};
 use wirestat::pipeline::{self, Config, Reading};
 use wirestat::report::HostView;
@@ -547,34 +547,6 @@ fn real_retransmissions_are_never_duplicates() {
     }
 }
 
-/// A source that plays crafted frames, then says the clock moved on without
-/// packets, as a live capture does on a quiet link.
-struct Quiet {
-    frames: Vec<(u64, Vec<u8>)>,
-    ticks: Vec<u64>,
-    at: usize,
-}
-
-impl Source for Quiet {
-    fn next<T>(&mut self, visit: impl FnOnce(Frame<'_>) -> T) -> Next<T> {
-        let i = self.at;
-        self.at += 1;
-        if let Some((ts, f)) = self.frames.get(i) {
-            return Next::Frame(visit(Frame { ts: *ts, if_id: 0, linktype: 1, orig_len: f.len() as u32, data: f }));
-        }
-        match self.ticks.get(i - self.frames.len()) {
-            Some(t) => Next::Tick(*t),
-            None => Next::End,
-        }
-    }
-    fn errors(&self) -> &[String] {
-        &[]
-    }
-    fn progress(&self) -> (u64, u64) {
-        (0, 0)
-    }
-}
-
 #[test]
 fn the_clock_moves_on_a_quiet_link() {
     const S: u64 = 1_000_000_000;
@@ -594,7 +566,7 @@ fn the_clock_moves_on_a_quiet_link() {
     };
     let mut seen: Vec<(u64, Vec<String>)> = Vec::new();
     let reading = Reading { interval: 10 * S, ..Reading::default() };
-    pipeline::run(Quiet { frames, ticks, at: 0 }, &reading, &cfg, |store, _h, at| {
+    pipeline::run(Ticking { frames, ticks, at: 0 }, &reading, &cfg, |store, _h, at| {
         let h = HostView::build(store, &[client]);
         seen.push((at, h.rows.iter().map(|(_, r)| r.state.name().to_string()).collect()));
         Ok(())

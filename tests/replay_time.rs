@@ -20,13 +20,13 @@ mod common;
 use common::cli::{capture_count, connection_rows, run_wirestat, stderr_of, stdout_of};
 use common::craft::*;
 use common::pcapfile::{Rec, write_pcap};
+use common::ticking::Ticking;
 use common::tmp::TestDir;
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wirestat::analysis::Interest;
-use wirestat::capture::{Frame, Next, Source};
 use wirestat::os::{Os, Profile};
 use wirestat::pipeline::{self, Config, Reading, Repeated};
 use wirestat::report::HostView;
@@ -342,33 +342,6 @@ fn multi_day_traces_give_the_same_views_with_any_workers_every_run() {
         }
     }
     eprintln!("multi-day traces: {:?}", start.elapsed());
-}
-
-/// A source that plays frames, then ticks (a live capture's quiet link).
-struct Ticking {
-    frames: Vec<(u64, Vec<u8>)>,
-    ticks: Vec<u64>,
-    at: usize,
-}
-
-impl Source for Ticking {
-    fn next<T>(&mut self, visit: impl FnOnce(Frame<'_>) -> T) -> Next<T> {
-        let i = self.at;
-        self.at += 1;
-        if let Some((ts, f)) = self.frames.get(i) {
-            return Next::Frame(visit(Frame { ts: *ts, if_id: 0, linktype: 1, orig_len: f.len() as u32, data: f }));
-        }
-        match self.ticks.get(i - self.frames.len()) {
-            Some(t) => Next::Tick(*t),
-            None => Next::End,
-        }
-    }
-    fn errors(&self) -> &[String] {
-        &[]
-    }
-    fn progress(&self) -> (u64, u64) {
-        (0, 0)
-    }
 }
 
 /// Ticks follow the same boundary rule as frames, except that the last

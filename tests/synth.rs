@@ -2,6 +2,8 @@
 //! wirestat's view of the server must equal it, and the output must not depend
 //! on how many workers share the connections.
 
+mod common;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,16 +18,7 @@ fn tmp(name: &str) -> PathBuf {
 fn generate(name: &str, args: &[&str]) -> (PathBuf, Value) {
     let pcap = tmp(&format!("{name}.pcap"));
     let truth = tmp(&format!("{name}.json"));
-    let st = Command::new(env!("CARGO_BIN_EXE_wirestat-synth"))
-        .arg("--out")
-        .arg(&pcap)
-        .arg("--truth")
-        .arg(&truth)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let t = serde_json::from_str(&std::fs::read_to_string(&truth).unwrap()).unwrap();
+    let t = common::synth::generate(&pcap, &truth, args);
     (pcap, t)
 }
 

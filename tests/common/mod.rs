@@ -707,3 +707,58 @@ pub mod cli {
         .sum()
     }
 }
+
+/// A packet source for pipeline tests: crafted frames, then ticks, as a live
+/// capture's quiet link gives them.
+pub mod ticking {
+    use wirestat::capture::{Frame, Next, Source};
+
+    pub struct Ticking {
+        /// (capture time, Ethernet frame)
+        pub frames: Vec<(u64, Vec<u8>)>,
+        /// Clock readings once the frames are played.
+        pub ticks: Vec<u64>,
+        pub at: usize,
+    }
+
+    impl Source for Ticking {
+        fn next<T>(&mut self, visit: impl FnOnce(Frame<'_>) -> T) -> Next<T> {
+            let i = self.at;
+            self.at += 1;
+            if let Some((ts, f)) = self.frames.get(i) {
+                return Next::Frame(visit(Frame { ts: *ts, if_id: 0, linktype: 1, orig_len: f.len() as u32, data: f }));
+            }
+            match self.ticks.get(i - self.frames.len()) {
+                Some(t) => Next::Tick(*t),
+                None => Next::End,
+            }
+        }
+        fn errors(&self) -> &[String] {
+            &[]
+        }
+        fn progress(&self) -> (u64, u64) {
+            (0, 0)
+        }
+    }
+}
+
+/// Running the synthetic capture generator.
+pub mod synth {
+    use serde_json::Value;
+    use std::path::Path;
+    use std::process::Command;
+
+    /// Writes `pcap` and its ground truth `truth` with `wirestat-synth ARGS`; returns the truth.
+    pub fn generate(pcap: &Path, truth: &Path, args: &[&str]) -> Value {
+        let st = Command::new(env!("CARGO_BIN_EXE_wirestat-synth"))
+            .arg("--out")
+            .arg(pcap)
+            .arg("--truth")
+            .arg(truth)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        serde_json::from_str(&std::fs::read_to_string(truth).unwrap()).unwrap()
+    }
+}
