@@ -41,7 +41,7 @@ const K3: u64 = 0x1656_67b1_9e37_79f9;
 /// Multiply two words into 128 bits and fold the halves: one multiplication
 /// mixes every input bit into the result (the core of wyhash-style hashes).
 #[inline]
-fn fold(x: u64, y: u64) -> u64 {
+pub(crate) fn fold(x: u64, y: u64) -> u64 {
     let p = x as u128 * y as u128;
     (p as u64) ^ ((p >> 64) as u64)
 }

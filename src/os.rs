@@ -83,6 +83,19 @@ impl Profile {
         }
     }
 
+    /// How long a timer of kind `k` runs.
+    pub fn timer_len(&self, k: crate::flow::timers::TimerKind) -> u64 {
+        use crate::flow::timers::TimerKind::*;
+        match k {
+            TimeWait => self.time_wait,
+            SynSent => self.syn_sent_timeout,
+            SynRcvd => self.syn_rcvd_timeout,
+            FinWait2 => self.fin_wait2_timeout,
+            FinGiveUp => self.fin_give_up,
+            Linger => self.linger,
+        }
+    }
+
     pub fn with_idle_timeout(mut self, d: Option<Duration>) -> Self {
         self.idle_timeout = d.map_or(0, |d| d.as_nanos() as u64);
         self

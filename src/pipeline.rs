@@ -259,7 +259,7 @@ pub fn replay(
     cfg: &Config,
     on_snapshot: impl FnMut(&Store, &Health, u64) -> Result<(), Error>,
 ) -> Result<Health, Error> {
-    if r.files.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+    if r.files.iter().filter(|p| crate::capture::frames::is_stdin(p)).count() > 1 {
         return Err(Error::Usage("-r - can be given once: standard input is one stream".into()));
     }
     let files = r

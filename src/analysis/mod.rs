@@ -55,15 +55,6 @@ pub enum Interest {
     Top(Arc<top::TopShared>),
 }
 
-impl Interest {
-    pub fn wants(&self, ip: &IpAddr) -> bool {
-        match self {
-            Interest::All | Interest::Top(_) => true,
-            Interest::Only(s) => s.contains(ip),
-        }
-    }
-}
-
 /// A pluggable analyzer, run by each worker on its own shard of the
 /// connections (so it needs no locks; what it publishes is merged).
 pub trait Analyzer: Send {

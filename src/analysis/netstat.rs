@@ -312,6 +312,11 @@ impl Netstat {
         }
     }
 
+    /// How many contributions `contributions` shows.
+    pub fn contribution_count(&self) -> u64 {
+        (self.retired.len() + self.listeners.len()) as u64
+    }
+
     /// Addresses with a listening socket here.
     pub fn listener_addrs(&self) -> AddrSet<IpAddr> {
         self.listeners.iter().map(|(ip, _)| *ip).collect()

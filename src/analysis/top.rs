@@ -220,10 +220,9 @@ impl TopShared {
     /// One worker's part in picking the top N; every worker calls it at the
     /// same snapshot and all return together, the pick made. `each` shows a
     /// visitor every contribution of this worker (it is called twice: marking,
-    /// then ranking), `has_ports` whether an address has listening sockets here.
-    pub fn select(&self, each: Contributions<'_>, has_ports: &dyn Fn(&IpAddr) -> bool) {
-        let mut n = 0u64;
-        each(&mut |_, _| n += 1);
+    /// then ranking), `n` how many there are (it sizes the sketch; counted,
+    /// not walked), `has_ports` whether an address has listening sockets here.
+    pub fn select(&self, each: Contributions<'_>, n: u64, has_ports: &dyn Fn(&IpAddr) -> bool) {
         self.contributions.fetch_add(n, Ordering::Relaxed);
         if self.barrier.wait().is_leader() {
             let total = self.contributions.swap(0, Ordering::Relaxed);

@@ -36,7 +36,7 @@
 //! run to run of the same capture. Crafted frames can aim at a slot, which
 //! only keeps a copy (counted as a retransmission), never drops a frame.
 
-use crate::addr::shard_hash;
+use crate::addr::{fold, shard_hash};
 use crate::decode::{Kind, Packet, Skip};
 
 /// How far apart two copies of one frame may be. The copies of a SPAN session
@@ -188,12 +188,6 @@ fn sample(data: &[u8]) -> (u64, u64) {
     };
     let mid = data.get(16..24).unwrap_or(&[]);
     (word(mid), word(&data[data.len().saturating_sub(8)..]))
-}
-
-#[inline]
-fn fold(a: u64, b: u64) -> u64 {
-    let m = a as u128 * b as u128;
-    (m as u64) ^ (m >> 64) as u64
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ impl FileSource {
     /// input. `if_id` tells its frames apart from other inputs'.
     pub fn open(path: &Path, filter: Option<&str>, if_id: u32) -> Result<FileSource, Error> {
         let input = FrameReader::open(path, filter)?;
-        let size = if path.as_os_str() == "-" { 0 } else { std::fs::metadata(path).map_or(0, |m| m.len()) };
+        let size = if super::frames::is_stdin(path) { 0 } else { std::fs::metadata(path).map_or(0, |m| m.len()) };
         Ok(FileSource { input, if_id, size, errors: Vec::new() })
     }
 }

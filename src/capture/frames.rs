@@ -148,10 +148,7 @@ impl FrameReader {
                     let e = match pcap.capture().next_packet() {
                         Ok(p) => {
                             self.frames += 1;
-                            // time_t and suseconds_t are not i64 on every target.
-                            #[allow(clippy::unnecessary_cast)]
-                            let (sec, frac) = (p.header.ts.tv_sec as i64, p.header.ts.tv_usec as i64);
-                            let ts_ns = capture_ns(sec, frac);
+                            let ts_ns = header_ns(p.header, true);
                             return Ok(Some(visit(Frame {
                                 ts: ts_ns,
                                 if_id: 0,
@@ -281,7 +278,8 @@ fn cut_off(libpcap_message: &str) -> bool {
     libpcap_message.starts_with("truncated")
 }
 
-fn is_stdin(path: &Path) -> bool {
+/// `-` names standard input, as in tcpdump.
+pub fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
 }
 
@@ -305,6 +303,15 @@ fn dlt(linktype: i32) -> i32 {
 /// pcap's 32-bit seconds, which the format defines as unsigned, so read them
 /// back as such; clamp the seconds to that range (pcapng's 64-bit timestamps
 /// can go further) and the fraction to under a second.
+/// A libpcap record header's time in nanoseconds; `nano`: the handle gives
+/// nanoseconds in its fraction field (else microseconds).
+pub fn header_ns(h: &pcap::PacketHeader, nano: bool) -> u64 {
+    // time_t and suseconds_t are not i64 on every target.
+    #[allow(clippy::unnecessary_cast)]
+    let (sec, frac) = (h.ts.tv_sec as i64, h.ts.tv_usec as i64);
+    capture_ns(sec, if nano { frac } else { frac * 1000 })
+}
+
 pub fn capture_ns(sec: i64, nsec: i64) -> u64 {
     let sec =
         if (i32::MIN as i64..0).contains(&sec) { sec as u32 as u64 } else { sec.clamp(0, u32::MAX as i64) as u64 };

@@ -14,9 +14,10 @@
 //! from another interface is passed on out of order (the pipeline takes
 //! time as the latest seen), and counted in `late_frames`.
 
+use super::frames::header_ns;
 use super::iface::{self, Counters, Iface, Read};
 use super::libpcap::strip;
-use super::{Frame, Next, Source, capture_ns};
+use super::{Frame, Next, Source};
 use crate::error::Error;
 use pcap::{Packet, PacketHeader, Savefile};
 use std::ffi::c_int;
@@ -393,7 +394,7 @@ impl LiveSource {
 impl Saver {
     fn open(path: &Path, ifaces: &[Iface]) -> Result<Saver, Error> {
         let save_err = |reason: String| Error::Save { path: path.into(), reason };
-        if path.as_os_str() == "-" {
+        if super::frames::is_stdin(path) {
             return Err(save_err("standard output carries the views; name a file".into()));
         }
         let first = &ifaces[0];
@@ -460,13 +461,6 @@ impl Drop for LiveSource {
 
 /// A libpcap header's time in nanoseconds (`tv_usec` holds nanoseconds on a
 /// handle with nanosecond precision).
-fn header_ns(h: &PacketHeader, nano: bool) -> u64 {
-    // time_t and suseconds_t are not i64 on every target.
-    #[allow(clippy::unnecessary_cast)]
-    let (sec, frac) = (h.ts.tv_sec as i64, h.ts.tv_usec as i64);
-    capture_ns(sec, if nano { frac } else { frac * 1000 })
-}
-
 /// The wall clock in nanoseconds since the epoch: the clock the kernel stamps frames with.
 fn wall_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)

@@ -1,6 +1,7 @@
 //! libpcap's own offline reader on a stdio stream with a large buffer: the
 //! bare read loop wirestat is measured against (`examples/pcap_loop.rs`).
 
+use super::frames::is_stdin;
 use super::libpcap::{READ_BUFFER, strip};
 use crate::error::Error;
 use pcap::{Capture, Offline};
@@ -19,10 +20,6 @@ unsafe extern "C" {
 }
 const PCAP_TSTAMP_PRECISION_NANO: c_uint = 1;
 const PCAP_ERRBUF_SIZE: usize = 256;
-
-fn is_stdin(path: &Path) -> bool {
-    path.as_os_str() == "-"
-}
 
 /// An offline libpcap capture reading through a stdio buffer of its own.
 pub struct OfflineCapture {

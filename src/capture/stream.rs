@@ -66,7 +66,7 @@ pub struct Stream {
 /// corrupt compressed stream, as an I/O error.
 pub fn open(path: &Path) -> Result<Stream, Error> {
     let open_err = |reason: &str| Error::Open { path: path.into(), reason: reason.into() };
-    let file = if path.as_os_str() == "-" {
+    let file = if super::frames::is_stdin(path) {
         // A copy of the descriptor, so that closing the stream leaves the
         // process's standard input alone.
         let fd = io::stdin().lock();

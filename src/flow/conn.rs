@@ -744,13 +744,5 @@ fn request_fatal(s: &Packet) -> bool {
 
 /// How long side `e`'s current state may last under profile `p`, if it is timed.
 pub fn state_timeout(state: TcpState, p: &Profile) -> Option<u64> {
-    match state {
-        TcpState::TimeWait => Some(p.time_wait),
-        TcpState::SynSent => Some(p.syn_sent_timeout),
-        TcpState::SynRcvd => Some(p.syn_rcvd_timeout),
-        TcpState::FinWait2 => Some(p.fin_wait2_timeout),
-        // An orphan whose FIN is never acknowledged; entering CLOSING keeps FIN_WAIT_1's start.
-        TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck => Some(p.fin_give_up),
-        _ => None,
-    }
+    super::timers::TimerKind::of(state).map(|k| p.timer_len(k))
 }

@@ -99,13 +99,6 @@ pub struct SegEvents {
     pub receiver: Events,
 }
 
-impl SegEvents {
-    /// The events of side `side` of the connection, `d` being the sender's side.
-    pub fn of(&self, side: usize, d: usize) -> Events {
-        if side == d { self.sender } else { self.receiver }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,6 @@
 //! entries met at the front are dropped on the way (they would have been
 //! dropped unread when due), so each entry is looked at once: O(1) amortised.
 
-use super::conn::state_timeout;
 use super::expiry::stands;
 use super::shard::Ctx;
 use super::state::TcpState;
@@ -111,7 +110,7 @@ impl Ctx {
             while let Some(e) = self.timers.front(k).copied() {
                 let live = if (A::BIT != 0) == is_v6(e.slot) { stands(a, &e) } else { stands(b, &e) };
                 if live {
-                    fronts[i] = Some((e.at.saturating_sub(self.length(k)), e));
+                    fronts[i] = Some((e.at.saturating_sub(self.profile.timer_len(k)), e));
                     break;
                 }
                 self.timers.pop_front(k);
@@ -126,19 +125,6 @@ impl Ctx {
             fronts.into_iter().flatten().find(|(_, e)| whose(a, b, e.slot).is_some_and(|(r, _)| r <= max_rank))?;
         self.timers.pop_front(e.kind);
         Some(e.slot)
-    }
-
-    /// The length of a timer kind under the OS profile.
-    fn length(&self, k: TimerKind) -> u64 {
-        let state = match k {
-            TimerKind::Linger => return self.profile.linger,
-            TimerKind::FinGiveUp => return self.profile.fin_give_up,
-            TimerKind::TimeWait => TcpState::TimeWait,
-            TimerKind::SynSent => TcpState::SynSent,
-            TimerKind::SynRcvd => TcpState::SynRcvd,
-            TimerKind::FinWait2 => TcpState::FinWait2,
-        };
-        state_timeout(state, &self.profile).unwrap_or(0)
     }
 
     /// The lowest-ranked, then longest idle, of `SAMPLE` live connections

@@ -10,7 +10,7 @@ use super::table::{Flow, Table};
 use super::tables::slot;
 use super::timers::{Entry, TimerKind};
 use crate::addr::FlowKey;
-use crate::analysis::Retire;
+use crate::analysis::{FlowId, Retire};
 use crate::os::Profile;
 
 /// `--idle-timeout` as of a moment of capture time.
@@ -42,15 +42,8 @@ pub(super) fn timed(c: &Conn) -> Timed {
 
 /// The state timer side `e` of a connection needs, if its state is timed.
 fn state_timer(e: &crate::flow::Endpoint, p: &Profile) -> Option<(TimerKind, u64)> {
-    let limit = state_timeout(e.state, p)?;
-    let kind = match e.state {
-        TcpState::TimeWait => TimerKind::TimeWait,
-        TcpState::SynSent => TimerKind::SynSent,
-        TcpState::SynRcvd => TimerKind::SynRcvd,
-        TcpState::FinWait2 => TimerKind::FinWait2,
-        _ => TimerKind::FinGiveUp,
-    };
-    Some((kind, e.state_ts.saturating_add(limit)))
+    let kind = TimerKind::of(e.state)?;
+    Some((kind, e.state_ts.saturating_add(p.timer_len(kind))))
 }
 
 /// Whether a queued timer entry still stands for a connection of `t`: a state
@@ -71,8 +64,8 @@ pub(super) fn stands<K: FlowKey>(t: &Table<K>, e: &Entry) -> bool {
 pub(super) fn next_change<K: FlowKey>(f: &Flow<K>, p: &Profile) -> u64 {
     let mut at = Idle { now: 0, limit: p.idle_timeout }.deadline(f);
     for e in &f.conn.ep {
-        if let Some(limit) = state_timeout(e.state, p) {
-            at = at.min(e.state_ts.saturating_add(limit));
+        if let Some((_, deadline)) = state_timer(e, p) {
+            at = at.min(deadline);
         }
     }
     if !f.conn.has_rows() {
@@ -180,11 +173,18 @@ impl Ctx {
     /// totals, the analyzers hear why, and the reason is counted.
     pub(super) fn retire<K: FlowKey>(&mut self, t: &mut Table<K>, slot: u32, why: Retire) {
         let Some(f) = t.get(slot) else { return };
+        self.forget(f, slot | K::BIT, why);
+        t.remove(slot);
+    }
+
+    /// What retiring a connection means for the analyzers and the counts,
+    /// whether its entry goes (`retire`) or is taken by the 4-tuple's next
+    /// connection (`Retire::Reused`).
+    pub(super) fn forget<K: FlowKey>(&mut self, f: &Flow<K>, id: FlowId, why: Retire) {
         self.netstat.retire(f);
         for a in &mut self.extras {
-            a.on_retire(slot | K::BIT, &f.conn, why);
+            a.on_retire(id, &f.conn, why);
         }
-        t.remove(slot);
         match why {
             Retire::IdleExpired => self.idle_expired += 1,
             Retire::Evicted => self.evicted += 1,

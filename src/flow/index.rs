@@ -148,7 +148,7 @@ impl Index {
 /// (transparent huge pages in `madvise` mode, Linux): random lookups over it
 /// then miss the TLB far less, and software prefetches (which a TLB miss may
 /// drop) reach memory.
-pub fn huge_pages<T>(v: &[T]) {
+fn huge_pages<T>(v: &[T]) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;

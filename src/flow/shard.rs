@@ -103,7 +103,7 @@ impl Shard {
         }
     }
 
-    /// The hot path: one packet into its connection.
+    /// One packet into its connection (the pipeline hands whole batches to `process_batch`).
     #[inline]
     pub fn process(&mut self, p: &Packet) {
         self.process_hashed(p, key_hash(p));
@@ -308,7 +308,9 @@ impl Shard {
             self.tables.visit(&mut Scores { idle, v: &mut *v });
             netstat.contributions(v);
         };
-        top.select(&each, &|ip| listeners.contains(ip));
+        // Both sides of every connection, then the retired counters and listeners.
+        let n = 2 * self.tables.len() as u64 + netstat.contribution_count();
+        top.select(&each, n, &|ip| listeners.contains(ip));
         Some(top.selected())
     }
 
@@ -405,11 +407,8 @@ fn on_tcp<K: FlowKey, O: FlowKey>(
     let Some(flow) = t.get_mut(slot) else { return };
     let mut restarted = false;
     if flow.conn.is_new_incarnation(d, p) {
-        ctx.netstat.retire(flow);
-        for a in &mut ctx.extras {
-            a.on_retire(id, &flow.conn, Retire::Reused);
-            a.on_open(id, p);
-        }
+        ctx.forget(flow, id, Retire::Reused);
+        ctx.extras.iter_mut().for_each(|a| a.on_open(id, p));
         flow.conn = Conn::first(p);
         flow.mib = MibFlow::default();
         flow.linger_armed = false;

@@ -21,6 +21,23 @@ pub enum TimerKind {
 
 const KINDS: usize = 6;
 
+impl TimerKind {
+    /// The state timer a side in `state` runs, if the state is timed (linger
+    /// is a connection's timer, not a state's).
+    pub fn of(state: crate::flow::TcpState) -> Option<TimerKind> {
+        use crate::flow::TcpState::*;
+        match state {
+            TimeWait => Some(TimerKind::TimeWait),
+            SynSent => Some(TimerKind::SynSent),
+            SynRcvd => Some(TimerKind::SynRcvd),
+            FinWait2 => Some(TimerKind::FinWait2),
+            // An orphan whose FIN is never acknowledged; entering CLOSING keeps FIN_WAIT_1's start.
+            FinWait1 | Closing | LastAck => Some(TimerKind::FinGiveUp),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub at: u64,
