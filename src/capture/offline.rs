@@ -45,6 +45,12 @@ impl std::ops::DerefMut for OfflineCapture {
 /// Opens `path` as libpcap would (`pcap_open_offline`: pcap or pcapng, `-`
 /// for standard input), but on a stdio stream with a large buffer.
 pub fn open_offline(path: &Path) -> Result<OfflineCapture, Error> {
+    open_offline_fd(path).map(|(cap, _)| cap)
+}
+
+/// [`open_offline`], and the descriptor the capture reads (open as long as
+/// the capture is), for telling how far reading has got.
+pub fn open_offline_fd(path: &Path) -> Result<(OfflineCapture, std::os::fd::RawFd), Error> {
     let open_err = |reason: &str| Error::Open { path: path.into(), reason: reason.into() };
     let fd = if is_stdin(path) {
         // SAFETY: dup() takes no pointers; a copy of fd 0, so that closing the
@@ -80,7 +86,7 @@ pub fn open_offline(path: &Path) -> Result<OfflineCapture, Error> {
         libc::setvbuf(fp, buffer.as_mut_ptr().cast(), libc::_IOFBF as c_int, buffer.len());
         let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
         match NonNull::new(p) {
-            Some(p) => Ok(OfflineCapture { cap: Capture::from(p.cast()), _buffer: buffer }),
+            Some(p) => Ok((OfflineCapture { cap: Capture::from(p.cast()), _buffer: buffer }, fd)),
             None => {
                 libc::fclose(fp);
                 let msg = CStr::from_ptr(errbuf.as_ptr()).to_string_lossy().into_owned();
