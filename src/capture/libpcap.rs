@@ -133,6 +133,7 @@ impl Libpcap {
         // closes it), we do on failure.
         unsafe {
             libc::setvbuf(fp, buffer.as_ptr().cast(), libc::_IOFBF, READ_BUFFER);
+            super::unlocked(fp);
             let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
             match NonNull::new(p) {
                 Some(p) => Ok(Libpcap { cap: Capture::from(p.cast()), cookie, _buffer: buffer }),

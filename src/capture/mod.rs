@@ -27,6 +27,27 @@ pub use live::{LiveOptions, LiveSource, LiveStats};
 pub use merge::Merged;
 pub use offline::{OfflineCapture, open_offline};
 
+/// Tells stdio that only the thread reading `fp` uses it, so its reads take
+/// no lock. glibc skips stream locks only while a process has one thread;
+/// wirestat's workers make every `fread` (libpcap makes two per frame) lock
+/// and unlock the stream with atomic operations otherwise.
+///
+/// # Safety
+/// `fp` is a live stream that one thread at a time reads.
+pub(crate) unsafe fn unlocked(fp: *mut libc::FILE) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn __fsetlocking(fp: *mut libc::FILE, kind: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        const FSETLOCKING_BYCALLER: std::ffi::c_int = 2;
+        // SAFETY: as the caller promises; the call only sets a flag on the stream.
+        unsafe { __fsetlocking(fp, FSETLOCKING_BYCALLER) };
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = fp;
+}
+
 /// One captured frame, borrowed from its source until the next read.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {

@@ -84,6 +84,7 @@ pub fn open_offline_fd(path: &Path) -> Result<(OfflineCapture, std::os::fd::RawF
             return Err(open_err(&e.to_string()));
         }
         libc::setvbuf(fp, buffer.as_mut_ptr().cast(), libc::_IOFBF as c_int, buffer.len());
+        super::unlocked(fp);
         let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
         match NonNull::new(p) {
             Some(p) => Ok((OfflineCapture { cap: Capture::from(p.cast()), _buffer: buffer }, fd)),
