@@ -216,7 +216,10 @@ fn link_layer(linktype: i32, data: &[u8], out: &mut Packet) -> Result<Kind, Skip
         out.frame_len.saturating_sub(data.len() as u32)
     };
     match linktype {
-        link::ETHERNET => ethernet(data, out, 0),
+        link::ETHERNET => match plain_tcp(data, out) {
+            Some(r) => r,
+            None => ethernet(data, out, 0),
+        },
         link::RAW | link::RAW_DLT | link::RAW_OPENBSD | link::IPV4 | link::IPV6 => ip(data, out, 0),
         link::NULL => {
             let b: [u8; 4] = data.get(..4).ok_or(Skip::Undecodable)?.try_into().unwrap();
@@ -239,6 +242,59 @@ fn link_layer(linktype: i32, data: &[u8], out: &mut Packet) -> Result<Kind, Skip
         link::NFLOG => nflog(data, out),
         _ => Err(Skip::UnknownLinkType),
     }
+}
+
+/// Most frames in one pass: Ethernet, then IPv4 without options and not a
+/// fragment, or IPv6 without extension headers, then TCP. Anything else, or
+/// anything the general path would refuse, is left to it (`None`, nothing
+/// written), so both give the same packet.
+#[inline(always)]
+fn plain_tcp(data: &[u8], out: &mut Packet) -> Option<Result<Kind, Skip>> {
+    let h = data.get(..14)?;
+    let ip = &data[14..];
+    let r = match (h[12], h[13], ip.first()) {
+        (0x08, 0x00, Some(0x45)) => {
+            let b = ip.get(..20)?;
+            let total = u16::from_be_bytes([b[2], b[3]]) as usize;
+            let frag = u16::from_be_bytes([b[6], b[7]]);
+            if total < 20 || total > on_wire(ip, out) || frag & 0x3fff != 0 || b[9] != 6 {
+                return None;
+            }
+            out.v6 = false;
+            out.src = [0; 16];
+            out.dst = [0; 16];
+            out.src[..4].copy_from_slice(&b[12..16]);
+            out.dst[..4].copy_from_slice(&b[16..20]);
+            out.ttl = b[8];
+            out.ip_len = total as u32;
+            out.ip_id = u16::from_be_bytes([b[4], b[5]]) as u32;
+            out.dont_fragment = frag & 0x4000 != 0;
+            out.more_fragments = false;
+            out.frag_offset = 0;
+            out.ip_proto = 6;
+            tcp(&ip[20..total.min(ip.len())], (total - 20) as u32, out)
+        }
+        (0x86, 0xdd, Some(&v)) if v >> 4 == 6 => {
+            let b = ip.get(..40)?;
+            let plen = u16::from_be_bytes([b[4], b[5]]) as usize;
+            if plen == 0 || 40 + plen > on_wire(ip, out) || b[6] != 6 {
+                return None;
+            }
+            out.v6 = true;
+            out.src.copy_from_slice(&b[8..24]);
+            out.dst.copy_from_slice(&b[24..40]);
+            out.ttl = b[7];
+            out.ip_len = 40 + plen as u32;
+            out.dont_fragment = false;
+            (out.ip_id, out.frag_offset, out.more_fragments) = (0, 0, false);
+            out.ip_proto = 6;
+            tcp(&ip[40..(40 + plen).min(ip.len())], plen as u32, out)
+        }
+        _ => return None,
+    };
+    out.dst_mac.copy_from_slice(&h[..6]);
+    out.src_mac.copy_from_slice(&h[6..12]);
+    Some(r)
 }
 
 fn null_family(fam: u32, rest: &[u8], out: &mut Packet) -> Result<Kind, Skip> {

@@ -994,3 +994,46 @@ fn aruba_gre_80211() {
     assert_eq!(dec(link::ETHERNET, &frame([0x88, 0x41], 2)).0, Ok(Kind::Other), "protected");
     assert_eq!(dec(link::ETHERNET, &frame([0x80, 0x00], 0)).0, Err(Skip::NonIp), "a beacon");
 }
+
+/// The one-pass path for Ethernet, IPv4 or IPv6, and TCP must give exactly
+/// the packet the general path gives: every Ethernet frame of the fixtures
+/// (kernel-truth, corpus, repro captures), decoded as captured and with an
+/// 802.1Q tag inserted, which only the general path reads.
+#[test]
+fn the_one_pass_path_and_the_general_path_agree_on_every_fixture_frame() {
+    use wirestat::capture::frames::FrameReader;
+    fn captures(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                captures(&p, out);
+            } else if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    captures(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures")), &mut files);
+    let (mut frames, mut tcp) = (0u64, 0u64);
+    for path in &files {
+        let Ok(mut r) = FrameReader::open(path, None) else { continue };
+        while let Ok(Some(())) = r.next_frame(|f| {
+            if f.linktype != link::ETHERNET || f.data.len() < 14 {
+                return;
+            }
+            let mut plain = Packet { frame_len: f.orig_len, ..Packet::default() };
+            let rp = decode(link::ETHERNET, f.data, &mut plain);
+            let mut tagged_bytes = f.data[..12].to_vec();
+            tagged_bytes.extend([0x81, 0x00, 0x00, 0x07]);
+            tagged_bytes.extend(&f.data[12..]);
+            let mut tagged = Packet { frame_len: f.orig_len + 4, ..Packet::default() };
+            let rt = decode(link::ETHERNET, &tagged_bytes, &mut tagged);
+            tagged.frame_len = plain.frame_len;
+            assert_eq!(rp, rt, "{}: frame {}", path.display(), frames + 1);
+            assert_eq!(format!("{plain:?}"), format!("{tagged:?}"), "{}: frame {}", path.display(), frames + 1);
+            frames += 1;
+            tcp += (rp == Ok(Kind::Tcp)) as u64;
+        }) {}
+    }
+    assert!(frames > 10_000 && tcp > 10_000, "{frames} Ethernet frames, {tcp} TCP");
+}

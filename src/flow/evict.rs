@@ -105,6 +105,10 @@ impl Ctx {
         kinds: &[TimerKind],
         max_rank: u8,
     ) -> Option<FlowId> {
+        // Under a flood the linger queue is usually empty: no work for it.
+        if kinds.iter().all(|&k| self.timers.front(k).is_none()) {
+            return None;
+        }
         let mut fronts: [Option<(u64, Entry)>; 2] = [None; 2];
         for (i, &k) in kinds.iter().enumerate().take(2) {
             while let Some(e) = self.timers.front(k).copied() {
