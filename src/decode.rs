@@ -587,7 +587,16 @@ fn tcp(bytes: &[u8], ip_payload_len: u32, out: &mut Packet) -> Result<Kind, Skip
     Ok(Kind::Tcp)
 }
 
-fn syn_options(mut o: &[u8]) -> SynOptions {
+fn syn_options(o: &[u8]) -> SynOptions {
+    // The layout Linux sends (MSS, SACK permitted, timestamps, NOP, window
+    // scale) read in one step; any other goes through the walk below.
+    if let [2, 4, m0, m1, 4, 2, 8, 10, _, _, _, _, _, _, _, _, 1, 3, 3, ws] = *o {
+        return SynOptions { mss: u16::from_be_bytes([m0, m1]), wscale: ws, sack_ok: true, timestamps: true };
+    }
+    walk_syn_options(o)
+}
+
+fn walk_syn_options(mut o: &[u8]) -> SynOptions {
     let mut s = SynOptions { wscale: 0xff, ..Default::default() };
     while let Some(&kind) = o.first() {
         match kind {
@@ -784,5 +793,23 @@ impl Default for Packet {
             src_mac: [0; 6],
             dst_mac: [0; 6],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_syn_options_read_in_one_step_as_the_walk_reads_them() {
+        let linux = [2, 4, 5, 180, 4, 2, 8, 10, 1, 2, 3, 4, 0, 0, 0, 0, 1, 3, 3, 7];
+        let s = syn_options(&linux);
+        assert_eq!(s, walk_syn_options(&linux));
+        assert_eq!((s.mss, s.wscale, s.sack_ok, s.timestamps), (1460, 7, true, true));
+        // Another order, or one byte different, takes the walk.
+        let mut other = linux;
+        other[16] = 0;
+        assert_eq!(syn_options(&other), walk_syn_options(&other));
+        assert_eq!(syn_options(&other).wscale, 0xff);
     }
 }
