@@ -15,6 +15,8 @@ pub struct Index {
 }
 
 const MIN_BUCKETS: usize = 64;
+/// Indexes with fewer buckets than this are kept at most half full.
+const SPARSE_UNTIL: usize = 1 << 18;
 
 #[inline]
 fn tag(hash: u64) -> u64 {
@@ -81,8 +83,14 @@ impl Index {
 
     /// Adds `slot` under `hash` (the caller knows the key is absent).
     pub fn insert(&mut self, hash: u64, slot: u32) {
-        // Grow at 3/4 full: linear probing stays short below that.
-        if (self.len + 1) * 4 > self.buckets.len() * 3 {
+        // A lookup that misses (every SYN of a flood) and a removal both walk
+        // to the end of a probe run, and with linear probing runs lengthen
+        // fast with the load: a few buckets at 1/2 full, eight and more at
+        // 3/4. Small indexes (up to 2 MiB, 128k connections) grow at half
+        // full; big ones at 3/4, where memory per connection counts more
+        // than a few probes in a table that misses the cache anyway.
+        let full = if self.buckets.len() < SPARSE_UNTIL { self.buckets.len() / 2 } else { self.buckets.len() / 4 * 3 };
+        if self.len + 1 > full {
             self.grow();
         }
         self.place(tag(hash) | (slot as u64 + 1));
