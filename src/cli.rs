@@ -107,7 +107,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Worker threads tracking connections (default: the number of cores; at most 1024).
+    /// Worker threads tracking connections (default: one more than the cores; at most 1024).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
 

@@ -143,10 +143,16 @@ fn plan(args: &Args) -> Result<Plan, Error> {
     let workers = match args.workers {
         Some(0) => return usage("--workers needs at least 1".into()),
         Some(n) if n > MAX_WORKERS => {
-            return usage(format!("--workers {n}: at most {MAX_WORKERS} (the default, one per core, is usually best)"));
+            return usage(format!(
+                "--workers {n}: at most {MAX_WORKERS} (the default, one more than the cores, is usually best)"
+            ));
         }
         Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_WORKERS),
+        // One more than the cores: the reader thread waits now and then on
+        // one worker's full queue while another runs dry, and a spare worker
+        // keeps the cores busy meanwhile (on two cores a SYN flood ran 6%
+        // faster with three workers than with two; other captures the same).
+        None => (std::thread::available_parallelism().map_or(1, |n| n.get()) + 1).min(MAX_WORKERS),
     };
     let max_flows = match args.max_flows {
         Some(0) => return usage("--max-flows needs at least 1".into()),
