@@ -29,11 +29,10 @@ use std::thread::JoinHandle;
 /// worker (with 512, the futex and yield calls of the hand-overs cost the
 /// reading thread about a tenth of its time when it is the bottleneck).
 pub const BATCH: usize = 2048;
-/// Batches in flight per worker before the reader waits (64k summaries, 7 MiB
-/// a worker at most). The reader waits on the one worker whose channel is
-/// full while the others may run dry: deep channels ride out the moments one
-/// worker falls behind (8 batches left a core idle a tenth of a flood's time).
-const DEPTH: usize = 32;
+/// Batches in flight per worker before the reader waits (16k summaries, 1.8
+/// MiB a worker). Deeper channels bought nothing once there is a spare worker
+/// (see the default of `--workers`), and cost memory per connection.
+const DEPTH: usize = 8;
 /// The same for a live capture, where a full channel drops a batch instead of
 /// waiting: deep enough (64k summaries a worker) to ride out a worker that the
 /// scheduler leaves off the CPU for a while on a busy machine.
