@@ -15,7 +15,8 @@
 #               above a tiny run's, without --host
 #   flood       FLOOD spoofed SYNs (default 5000000), each from a source of its
 #               own, to one service among 20000 ordinary connections:
-#               --max-flows 100000 -a -s, with and without --host
+#               --max-flows 100000 -a -s, with and without --host; then the
+#               same flood over IPv6, and half over each family
 # Set any of CLIENTS, MEMORY_FLOWS, FLOOD to 0 to skip that capture.
 #
 # Each comparison alternates the bare loop and wirestat RUNS times and prints
@@ -120,4 +121,10 @@ if [ "$FLOOD" -gt 0 ]; then
   capture "$FL" --flows 20000 --concurrency 2000 --flood "$FLOOD" --snaplen 96 --seed 3
   compare "flood ($FLOOD spoofed SYNs)" "$FL" --max-flows 100000 -a -s
   compare "flood ($FLOOD spoofed SYNs)" "$FL" --max-flows 100000 -a -s --host 10.0.0.1
+  # The same over IPv6, and with the two families mixed SYN by SYN.
+  for ratio in 1 0.5; do
+    F6="$OUT/flood-$FLOOD-v6-$ratio.pcap"
+    capture "$F6" --flows 20000 --concurrency 2000 --flood "$FLOOD" --flood-v6-ratio "$ratio" --snaplen 96 --seed 3
+    compare "flood ($FLOOD spoofed SYNs, IPv6 share $ratio)" "$F6" --max-flows 100000 -a -s
+  done
 fi

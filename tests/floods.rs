@@ -97,6 +97,34 @@ fn a_flood_stays_within_max_flows_and_the_flooded_servers_counters_stay_exact() 
     }
 }
 
+/// Half of a flood over IPv6: both families of the server stay exact under
+/// the same bound (each family has its own table; eviction takes from both).
+#[test]
+fn a_flood_over_both_families_keeps_both_families_counters_exact() {
+    let dir = TestDir::new("flood-v6");
+    let (pcap, truth) = generate(
+        &dir,
+        "flood6",
+        &["--flows", "300", "--concurrency", "100", "--flood", "40000", "--flood-v6-ratio", "0.5", "--seed", "6"],
+    );
+    assert_eq!(truth["flood_syns"], 40_000);
+    let args =
+        ["--max-flows", "2000", "--workers", "2", "-s", "--format", "json", "--host", "10.0.0.1", "--host", "fd00::1"];
+    let o = wirestat(&pcap, &args);
+    let view = json_lines(&o).pop().expect("one view");
+    for fam in ["ipv4", "ipv6"] {
+        let (got, want) = (&view["tcp_stats"][fam], &truth["tcp_by_family"][fam]);
+        // Each family received about half of the flood.
+        assert!(want["segments_received"].as_u64().unwrap() > 15_000, "{fam}: {want}");
+        for k in ["segments_received", "segments_sent", "segments_retransmitted", "active_opens", "reset_connections"] {
+            assert_eq!(got[k], want[k], "{fam} {k}");
+        }
+    }
+    let evicted = reported(&o, " flows evicted").expect("evictions on stderr");
+    assert!(evicted >= 37_000, "{evicted}");
+    assert!(capture(&view, "flows_tracked") <= 2000);
+}
+
 #[test]
 fn the_bound_on_host_entries_does_not_change_a_flood_free_capture() {
     // Without a flood the per-address entries fit: the same views as with every host.

@@ -99,6 +99,10 @@ struct Args {
     /// Spoofed SYNs per second of capture time for --flood.
     #[arg(long, default_value_t = 100_000.0)]
     flood_rate: f64,
+    /// Fraction of the --flood SYNs sent over IPv6, to fd00::1:80 from
+    /// fd00:8000::/33, one address each.
+    #[arg(long, default_value_t = 0.0)]
+    flood_v6_ratio: f64,
 }
 
 fn parse_mix(s: &str) -> Result<[f64; 8], String> {
@@ -282,6 +286,9 @@ fn plan(a: &Args) -> Result<Plan, String> {
     if a.clients.is_some_and(|n| n == 0 || n > model::MAX_CLIENTS) {
         return Err(format!("--clients must be in 1..={}", model::MAX_CLIENTS));
     }
+    if !(0.0..=1.0).contains(&a.flood_v6_ratio) {
+        return Err("--flood-v6-ratio must be in [0, 1]".into());
+    }
     if !(a.flood_rate.is_finite() && a.flood_rate >= 1.0 && a.flood_rate <= 1e9) {
         return Err("--flood-rate must be in [1, 1e9] SYNs per second".into());
     }
@@ -361,6 +368,7 @@ fn plan(a: &Args) -> Result<Plan, String> {
             mix_cum,
             gap_ns,
             clients: a.clients,
+            flood_v6_ratio: a.flood_v6_ratio,
         },
         flood: a.flood,
         flood_gap_ns: (1e9 / a.flood_rate) as u64,

@@ -165,6 +165,8 @@ pub struct Config {
     /// Distinct client addresses flows are spread over (`--clients`); `None`
     /// keeps the original mapping of 250 hosts per block.
     pub clients: Option<u64>,
+    /// Fraction of the `--flood` SYNs over IPv6.
+    pub flood_v6_ratio: f64,
 }
 
 /// Per-flow state (~56 bytes): enough to continue the flow's script.
@@ -301,13 +303,24 @@ fn spread_client_addr(id: u64, v6: bool, n: u64) -> ([u8; 16], u16) {
     (a, port as u16)
 }
 
-/// Source of the `i`th spoofed SYN of `--flood`: 10.128.0.0/9, one address
-/// per SYN (about 8.4 million before they repeat), and a port of its own.
-pub fn flood_source(i: u64, seed: u64) -> ([u8; 16], u16) {
+/// Source of the `i`th spoofed SYN of `--flood`: 10.128.0.0/9 (about 8.4
+/// million addresses before they repeat) or, over IPv6, fd00:8000::/33
+/// (never repeating), one address per SYN, and a port of its own.
+pub fn flood_source(i: u64, seed: u64, v6: bool) -> ([u8; 16], u16) {
+    let port = 1024 + (mix64(seed ^ i) % PORTS_PER_HOST) as u16;
+    if v6 {
+        return (((0xfd00_8000u128 << 96) | u128::from(i)).to_be_bytes(), port);
+    }
     let h = i % (1 << 23);
     let mut a = [0u8; 16];
     a[..4].copy_from_slice(&[10, 128 + (h >> 16) as u8, (h >> 8) as u8, h as u8]);
-    (a, 1024 + (mix64(seed ^ i) % PORTS_PER_HOST) as u16)
+    (a, port)
+}
+
+/// Whether the `i`th spoofed SYN goes over IPv6 (a fixed draw per SYN).
+fn flood_v6(i: u64, seed: u64, ratio: f64) -> bool {
+    let draw = (mix64(seed ^ i ^ 0x6666_0000_6666) >> 11) as f64 / (1u64 << 53) as f64;
+    ratio > 0.0 && draw < ratio
 }
 
 fn server_addr(v6: bool, dark: bool) -> [u8; 16] {
@@ -667,14 +680,15 @@ impl<W: Write> Gen<W> {
     /// mirror port only sees the inbound side, or the backlog is full), so each
     /// SYN only adds to the server's Segments Received.
     pub fn flood_syn(&mut self, i: u64, now_ns: u64) -> io::Result<()> {
-        let (src_ip, sport) = flood_source(i, self.cfg.seed);
+        let v6 = flood_v6(i, self.cfg.seed, self.cfg.flood_v6_ratio);
+        let (src_ip, sport) = flood_source(i, self.cfg.seed, v6);
         let seq = random_isn(&mut self.rng);
         let seg = Seg {
-            v6: false,
+            v6,
             src_mac: frame::ROUTER_MAC,
             dst_mac: frame::SERVER_MAC,
             src_ip,
-            dst_ip: server_addr(false, false),
+            dst_ip: server_addr(v6, false),
             sport,
             dport: 80,
             seq,
@@ -689,7 +703,7 @@ impl<W: Write> Gen<W> {
         let t = &mut self.truth;
         t.first_ts_us.get_or_insert(ts_us);
         t.last_ts_us = t.last_ts_us.max(ts_us);
-        t.tcp[0].segments_received += 1;
+        t.tcp[v6 as usize].segments_received += 1;
         t.flood_syns += 1;
         Ok(())
     }
