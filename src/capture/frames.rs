@@ -203,7 +203,12 @@ impl FrameReader {
                         Err(e) => strip(&e.to_string()),
                     };
                     self.end_direct();
-                    // As below; the file is opened again for the pcapng reader.
+                    // As below: a failed read is not tried again, a cut-off
+                    // file neither; a pcapng file libpcap refused is opened
+                    // again for the pcapng reader.
+                    if let Some(io) = e.strip_prefix("error reading dump file: ") {
+                        return Err(self.read_error(format!("read error: {io}")));
+                    }
                     if !cut_off(&e) && self.fall_back(None) {
                         continue;
                     }
