@@ -124,7 +124,8 @@ pub fn run(args: &Args, plan: &super::Plan) -> Result<(), Error> {
         }
         if l.late_frames > 0 {
             eprintln!(
-                "wirestat: {} frames reached wirestat more than {} ms behind another interface's and were tracked late",
+                "wirestat: {} frames arrived after a frame stamped later (the kernel stamps frames on several \
+                 CPUs, or another interface ran more than {} ms behind) and were tracked at that later time",
                 l.late_frames,
                 live::REORDER_WINDOW_NS / 1_000_000
             );
