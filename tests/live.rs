@@ -11,8 +11,7 @@
 mod common;
 
 use common::cli::{run_wirestat, stderr_of, stdout_of};
-use common::craft::{conversation, eth};
-use common::ticking::Ticking;
+use common::ticking::{Ticking, live_config};
 use common::tmp::TestDir;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,9 +20,7 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use wirestat::analysis::Interest;
-use wirestat::os::{Os, Profile};
-use wirestat::pipeline::{self, Config, Reading};
+use wirestat::pipeline::{self, Reading};
 use wirestat::report::HostView;
 
 const A4: &str = "10.203.0.1";
@@ -551,22 +548,13 @@ fn real_retransmissions_are_never_duplicates() {
 fn the_clock_moves_on_a_quiet_link() {
     const S: u64 = 1_000_000_000;
     let t0 = 1_700_000_000 * S;
-    let frames: Vec<(u64, Vec<u8>)> =
-        conversation(false).into_iter().enumerate().map(|(i, f)| (t0 + i as u64 * 1_000_000, eth(&f))).collect();
     // Ticks every 100 ms for 70 s: the client's TIME_WAIT (60 s) must end on them.
     let ticks: Vec<u64> = (1..=700).map(|i| t0 + i * S / 10).collect();
     let client: IpAddr = common::craft::V4_CLIENT_STR.parse().unwrap();
-    let cfg = Config {
-        workers: 2,
-        profile: Profile::new(Os::Linux),
-        interest: Interest::All,
-        max_flows: 1 << 16,
-        dedup: true,
-        ..Config::default()
-    };
+    let cfg = live_config();
     let mut seen: Vec<(u64, Vec<String>)> = Vec::new();
     let reading = Reading { interval: 10 * S, ..Reading::default() };
-    pipeline::run(Ticking { frames, ticks, at: 0 }, &reading, &cfg, |store, _h, at| {
+    pipeline::run(Ticking::conversation(t0, ticks), &reading, &cfg, |store, _h, at| {
         let h = HostView::build(store, &[client]);
         seen.push((at, h.rows.iter().map(|(_, r)| r.state.name().to_string()).collect()));
         Ok(())

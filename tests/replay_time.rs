@@ -20,15 +20,13 @@ mod common;
 use common::cli::{capture_count, connection_rows, run_wirestat, stderr_of, stdout_of};
 use common::craft::*;
 use common::pcapfile::{Rec, write_pcap};
-use common::ticking::Ticking;
+use common::ticking::{Ticking, live_config};
 use common::tmp::TestDir;
 use serde_json::Value;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use wirestat::analysis::Interest;
-use wirestat::os::{Os, Profile};
-use wirestat::pipeline::{self, Config, Reading, Repeated};
+use wirestat::pipeline::{self, Reading, Repeated};
 use wirestat::report::HostView;
 
 const ETHERNET: u32 = 1;
@@ -352,22 +350,13 @@ fn multi_day_traces_give_the_same_views_with_any_workers_every_run() {
 fn ticks_share_the_boundary_rule_and_show_the_latest_view() {
     const S: u64 = 1_000_000_000;
     let t0 = 1_700_000_000 * S;
-    let frames: Vec<(u64, Vec<u8>)> =
-        conversation(false).into_iter().enumerate().map(|(i, f)| (t0 + i as u64 * 1_000_000, eth(&f))).collect();
     let mut ticks: Vec<u64> = (1..=30).map(|i| t0 + i * S / 10).collect();
     ticks.push(t0 + 3600 * S + S / 2);
     let client: IpAddr = V4_CLIENT_STR.parse().unwrap();
-    let cfg = Config {
-        workers: 2,
-        profile: Profile::new(Os::Linux),
-        interest: Interest::All,
-        max_flows: 1 << 16,
-        dedup: true,
-        ..Config::default()
-    };
+    let cfg = live_config();
     let mut seen: Vec<(u64, Option<Repeated>, usize)> = Vec::new();
     let reading = Reading { interval: S, ..Reading::default() };
-    pipeline::run(Ticking { frames, ticks, at: 0 }, &reading, &cfg, |store, h, at| {
+    pipeline::run(Ticking::conversation(t0, ticks), &reading, &cfg, |store, h, at| {
         let tw = HostView::build(store, &[client]).rows.iter().filter(|(_, r)| r.state.name() == "TIME_WAIT").count();
         seen.push((
             (at - t0) / S,

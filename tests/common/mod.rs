@@ -711,7 +711,10 @@ pub mod cli {
 /// A packet source for pipeline tests: crafted frames, then ticks, as a live
 /// capture's quiet link gives them.
 pub mod ticking {
+    use wirestat::analysis::Interest;
     use wirestat::capture::{Frame, Next, Source};
+    use wirestat::os::{Os, Profile};
+    use wirestat::pipeline::Config;
 
     pub struct Ticking {
         /// (capture time, Ethernet frame)
@@ -719,6 +722,32 @@ pub mod ticking {
         /// Clock readings once the frames are played.
         pub ticks: Vec<u64>,
         pub at: usize,
+    }
+
+    impl Ticking {
+        /// The crafted IPv4 conversation, a frame a millisecond from `t0`,
+        /// then the clock readings `ticks`.
+        pub fn conversation(t0: u64, ticks: Vec<u64>) -> Ticking {
+            let frames = super::craft::conversation(false)
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| (t0 + i as u64 * 1_000_000, super::craft::eth(&f)))
+                .collect();
+            Ticking { frames, ticks, at: 0 }
+        }
+    }
+
+    /// The pipeline as a live capture runs it: two workers, every host, the
+    /// duplicate filter on.
+    pub fn live_config() -> Config {
+        Config {
+            workers: 2,
+            profile: Profile::new(Os::Linux),
+            interest: Interest::All,
+            max_flows: 1 << 16,
+            dedup: true,
+            ..Config::default()
+        }
     }
 
     impl Source for Ticking {
