@@ -11,6 +11,7 @@
 mod common;
 
 use common::cli::{run_wirestat, stderr_of, stdout_of};
+use common::netns::in_ns;
 use common::ticking::{Ticking, live_config};
 use common::tmp::TestDir;
 use serde_json::Value;
@@ -79,20 +80,6 @@ impl Netns {
         }
         Ok(n)
     }
-
-    /// Runs `f` on a thread inside namespace `ns`; sockets it creates stay there.
-    fn inside<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/var/run/netns/{ns}");
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("open netns");
-            // SAFETY: setns on a valid namespace fd; it changes only this thread's namespace.
-            let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("thread in namespace")
-    }
 }
 
 impl Drop for Netns {
@@ -101,20 +88,6 @@ impl Drop for Netns {
             let _ = sh(&["ip", "netns", "del", x]);
         }
     }
-}
-
-/// Whether namespaces can be made here; if not, says why, loudly.
-fn namespaces_available(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("\n*** {test}: SKIPPED: needs root (network namespaces and live capture) ***\n");
-        return false;
-    }
-    if let Err(e) = sh(&["ip", "netns", "list"]) {
-        eprintln!("\n*** {test}: SKIPPED: no `ip netns` ({e}) ***\n");
-        return false;
-    }
-    true
 }
 
 /// A wirestat process, killed if the test ends before it did.
@@ -292,16 +265,14 @@ fn tool_view(v: &Value) -> (Rows, BTreeSet<(String, u16)>, BTreeMap<String, u64>
 /// ESTABLISHED, TIME_WAIT, CLOSE_WAIT and FIN_WAIT_2 rows in both families,
 /// listeners, and a refused connection. Returns the sockets to keep open.
 fn drive_traffic(n: &Netns) -> (Vec<TcpStream>, Vec<TcpListener>) {
-    let (b_l4, b_l6) = Netns::inside(&n.b, || {
-        (TcpListener::bind(addr(B4, 6001)).unwrap(), TcpListener::bind(addr(B6, 6001)).unwrap())
-    });
-    let (a_l4, a_l6) = Netns::inside(&n.a, || {
-        (TcpListener::bind(addr(A4, 7001)).unwrap(), TcpListener::bind(addr(A6, 7001)).unwrap())
-    });
+    let (b_l4, b_l6) =
+        in_ns(&n.b, || (TcpListener::bind(addr(B4, 6001)).unwrap(), TcpListener::bind(addr(B6, 6001)).unwrap()));
+    let (a_l4, a_l6) =
+        in_ns(&n.a, || (TcpListener::bind(addr(A4, 7001)).unwrap(), TcpListener::bind(addr(A6, 7001)).unwrap()));
     let mut keep = Vec::new();
     // a → b, kept open: ESTABLISHED (v4).
     let peer = echo_one(&b_l4, false);
-    let mut s = Netns::inside(&n.a, || TcpStream::connect(addr(B4, 6001)).unwrap());
+    let mut s = in_ns(&n.a, || TcpStream::connect(addr(B4, 6001)).unwrap());
     for _ in 0..5 {
         round_trip(&mut s, 300);
     }
@@ -309,7 +280,7 @@ fn drive_traffic(n: &Netns) -> (Vec<TcpStream>, Vec<TcpListener>) {
     drop(peer); // the echo thread keeps its socket open while it waits for data
     // a → b, a closes first: TIME_WAIT (v6).
     let peer = echo_one(&b_l6, true);
-    let mut s = Netns::inside(&n.a, || TcpStream::connect(addr(B6, 6001)).unwrap());
+    let mut s = in_ns(&n.a, || TcpStream::connect(addr(B6, 6001)).unwrap());
     round_trip(&mut s, 1000);
     s.shutdown(Shutdown::Write).unwrap();
     let mut rest = Vec::new();
@@ -321,7 +292,7 @@ fn drive_traffic(n: &Netns) -> (Vec<TcpStream>, Vec<TcpListener>) {
         let l = b_l4.try_clone().unwrap();
         move || l.accept().unwrap().0
     });
-    let s = Netns::inside(&n.a, || TcpStream::connect(addr(B4, 6001)).unwrap());
+    let s = in_ns(&n.a, || TcpStream::connect(addr(B4, 6001)).unwrap());
     s.shutdown(Shutdown::Write).unwrap();
     keep.push(s);
     keep.push(peer.join().unwrap());
@@ -330,7 +301,7 @@ fn drive_traffic(n: &Netns) -> (Vec<TcpStream>, Vec<TcpListener>) {
         let l = a_l4.try_clone().unwrap();
         move || l.accept().unwrap().0
     });
-    let c = Netns::inside(&n.b, || TcpStream::connect(addr(A4, 7001)).unwrap());
+    let c = in_ns(&n.b, || TcpStream::connect(addr(A4, 7001)).unwrap());
     let mut accepted = acc.join().unwrap();
     c.shutdown(Shutdown::Write).unwrap();
     let mut buf = [0u8; 1];
@@ -338,7 +309,7 @@ fn drive_traffic(n: &Netns) -> (Vec<TcpStream>, Vec<TcpListener>) {
     keep.extend([accepted, c]);
     // b → a, kept open with data: ESTABLISHED (v6).
     let acc = echo_one(&a_l6, false);
-    let mut c = Netns::inside(&n.b, || TcpStream::connect(addr(A6, 7001)).unwrap());
+    let mut c = in_ns(&n.b, || TcpStream::connect(addr(A6, 7001)).unwrap());
     for _ in 0..3 {
         round_trip(&mut c, 50);
     }
@@ -346,7 +317,7 @@ fn drive_traffic(n: &Netns) -> (Vec<TcpStream>, Vec<TcpListener>) {
     drop(acc);
     // a → a closed port of b: refused (RST), a failed attempt (v4 and v6).
     for ip in [B4, B6] {
-        let r = Netns::inside(&n.a, move || TcpStream::connect(addr(ip, 6999)));
+        let r = in_ns(&n.a, move || TcpStream::connect(addr(ip, 6999)));
         assert!(r.is_err());
     }
     // The listeners stay open until the snapshot, as in a real host.
@@ -355,7 +326,7 @@ fn drive_traffic(n: &Netns) -> (Vec<TcpStream>, Vec<TcpListener>) {
 
 #[test]
 fn live_capture_matches_the_kernel() {
-    if !namespaces_available("live_capture_matches_the_kernel") {
+    if !common::netns::skip_unless_usable("live_capture_matches_the_kernel", &[]) {
         return;
     }
     let started = Instant::now();

@@ -181,21 +181,26 @@ impl VethPair {
         Ok(Bg { child })
     }
 
-    /// Runs `f` on a thread that has entered namespace `ns`: the sockets it
-    /// opens belong to `ns` and stay there, whichever thread uses them later.
+    /// Runs `f` inside namespace `ns` (see [`in_ns`]).
     pub fn in_ns<T: Send>(&self, ns: &str, f: impl FnOnce() -> T + Send) -> T {
-        let handle = File::open(Path::new("/run/netns").join(ns)).expect("open the namespace handle");
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: setns on a valid namespace fd; it affects only this thread.
-                let rc = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns({ns}): {}", std::io::Error::last_os_error());
-                f()
-            })
-            .join()
-            .expect("the closure run inside the namespace panicked")
-        })
+        in_ns(ns, f)
     }
+}
+
+/// Runs `f` on a thread that has entered namespace `ns`: the sockets it
+/// opens belong to `ns` and stay there, whichever thread uses them later.
+pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let handle = File::open(Path::new("/run/netns").join(ns)).expect("open the namespace handle");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns on a valid namespace fd; it affects only this thread.
+            let rc = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns({ns}): {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("the closure run inside the namespace panicked")
+    })
 }
 
 impl Drop for VethPair {
