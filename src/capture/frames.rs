@@ -11,6 +11,7 @@ use super::offline::{OfflineCapture, open_offline_fd};
 use super::pcapng::{PcapngError, PcapngReader};
 use super::stream::{self, ByteCount, Compression, Tape};
 use crate::error::Error;
+use pcap::{Capture, Offline};
 use std::io::{BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
@@ -48,25 +49,43 @@ pub struct FrameReader {
 }
 
 enum Source {
-    Libpcap {
-        pcap: Libpcap,
-        linktype: i32,
-    },
-    /// A plain capture file, which libpcap reads from its own descriptor.
-    Direct {
-        pcap: OfflineCapture,
-        linktype: i32,
-    },
+    Libpcap { pcap: Pcap, linktype: i32 },
     Pcapng(Box<Fallback>),
     Ended,
 }
 
-impl Source {
-    /// The stream libpcap was reading, closing the capture.
-    fn into_libpcap_reader(self) -> Option<Box<dyn Read + Send>> {
+/// libpcap reading the file: from a stdio stream over a Rust reader (any
+/// input: standard input, a decompressor), or, for a plain file, from the
+/// file's own descriptor (glibc copies a cookie stream's small reads, every
+/// record header, a byte at a time; a file stream's with memcpy).
+enum Pcap {
+    Stream(Libpcap),
+    File(OfflineCapture),
+}
+
+impl Pcap {
+    fn capture(&mut self) -> &mut Capture<Offline> {
         match self {
-            Source::Libpcap { pcap, .. } => Some(pcap.into_reader()),
-            _ => None,
+            Pcap::Stream(l) => l.capture(),
+            Pcap::File(c) => c,
+        }
+    }
+
+    /// The input's own error, once libpcap has reported a failed read
+    /// (`message`): the reader's, or what libpcap says of its descriptor.
+    fn take_read_error(&mut self, message: &str) -> Option<std::io::Error> {
+        match self {
+            Pcap::Stream(l) => l.take_read_error(),
+            Pcap::File(_) => message.strip_prefix("error reading dump file: ").map(std::io::Error::other),
+        }
+    }
+
+    /// Closes the capture; a stream is handed back, read as far as libpcap
+    /// read it (a plain file is opened again by path if need be).
+    fn into_reader(self) -> Option<Box<dyn Read + Send>> {
+        match self {
+            Pcap::Stream(l) => Some(l.into_reader()),
+            Pcap::File(_) => None,
         }
     }
 }
@@ -116,30 +135,16 @@ impl FrameReader {
         };
         let filter_err = |f: &str, reason: String| Error::Filter { filter: f.into(), reason };
         if r.tape.is_none() && r.compression == Compression::None && is_regular(path) {
-            // A plain file: libpcap reads it through a stdio stream on its own
-            // descriptor. glibc copies small reads (every record header) out
-            // of a cookie stream's buffer a byte at a time; a file stream
-            // copies them with memcpy: a third of the reading cost. Anything
-            // that does not open cleanly this way takes the general road.
-            if let Ok((mut pcap, fd)) = open_offline_fd(path) {
+            // Anything that does not open cleanly this way takes the general road.
+            if let Ok((cap, fd)) = open_offline_fd(path) {
                 drop(reader);
-                if let Some(f) = filter {
-                    pcap.filter(f, true).map_err(|e| filter_err(f, strip(&e.to_string())))?;
-                }
-                let linktype = pcap.get_datalink().0;
                 r.consumed = Consumed::Offset(fd);
-                r.source = Source::Direct { pcap, linktype };
+                r.start_libpcap(Pcap::File(cap), filter)?;
                 return Ok(r);
             }
         }
         match Libpcap::open(reader) {
-            Ok(mut pcap) => {
-                if let Some(f) = filter {
-                    pcap.capture().filter(f, true).map_err(|e| filter_err(f, strip(&e.to_string())))?;
-                }
-                let linktype = pcap.capture().get_datalink().0;
-                r.source = Source::Libpcap { pcap, linktype };
-            }
+            Ok(pcap) => r.start_libpcap(Pcap::Stream(pcap), filter)?,
             Err(refused) => {
                 let used = refused.reader;
                 let (err, fatal) = r.open_error(refused.message, refused.read_error);
@@ -156,6 +161,18 @@ impl FrameReader {
         Ok(r)
     }
 
+    /// Reads on with libpcap, the filter applied.
+    fn start_libpcap(&mut self, mut pcap: Pcap, filter: Option<&str>) -> Result<(), Error> {
+        if let Some(f) = filter {
+            pcap.capture()
+                .filter(f, true)
+                .map_err(|e| Error::Filter { filter: f.into(), reason: strip(&e.to_string()) })?;
+        }
+        let linktype = pcap.capture().get_datalink().0;
+        self.source = Source::Libpcap { pcap, linktype };
+        Ok(())
+    }
+
     /// Bytes of the file read so far (compressed bytes for a compressed
     /// file), for a progress display against the file's size.
     pub fn consumed(&self) -> u64 {
@@ -169,11 +186,17 @@ impl FrameReader {
         }
     }
 
-    /// Ends the plain file's reading: how far it got is kept, the capture
-    /// (and the descriptor it reads) closed.
-    fn end_direct(&mut self) {
-        self.consumed = Consumed::Done(self.consumed());
-        self.source = Source::Ended;
+    /// Ends libpcap's reading: how far it got is kept, the capture closed,
+    /// and the stream it read handed back, if any (see [`Pcap::into_reader`]).
+    fn end_libpcap(&mut self) -> Option<Box<dyn Read + Send>> {
+        if let Consumed::Offset(_) = self.consumed {
+            // Read while the descriptor is still open.
+            self.consumed = Consumed::Done(self.consumed());
+        }
+        match std::mem::replace(&mut self.source, Source::Ended) {
+            Source::Libpcap { pcap, .. } => pcap.into_reader(),
+            _ => None,
+        }
     }
 
     /// Reads the next frame and hands it to `visit`; `Ok(None)` at the end.
@@ -183,9 +206,9 @@ impl FrameReader {
     pub fn next_frame<T>(&mut self, visit: impl FnOnce(Frame<'_>) -> T) -> Result<Option<T>, ReadError> {
         loop {
             match &mut self.source {
-                Source::Direct { pcap, linktype } => {
+                Source::Libpcap { pcap, linktype } => {
                     let linktype = *linktype;
-                    let e = match pcap.next_packet() {
+                    let e = match pcap.capture().next_packet() {
                         Ok(p) => {
                             self.frames += 1;
                             return Ok(Some(visit(Frame {
@@ -197,55 +220,22 @@ impl FrameReader {
                             })));
                         }
                         Err(pcap::Error::NoMorePackets) => {
-                            self.end_direct();
+                            self.end_libpcap();
                             return Ok(None);
                         }
                         Err(e) => strip(&e.to_string()),
                     };
-                    self.end_direct();
-                    // As below: a failed read is not tried again, a cut-off
-                    // file neither; a pcapng file libpcap refused is opened
-                    // again for the pcapng reader.
-                    if let Some(io) = e.strip_prefix("error reading dump file: ") {
-                        return Err(self.read_error(format!("read error: {io}")));
-                    }
-                    if !cut_off(&e) && self.fall_back(None) {
-                        continue;
-                    }
-                    return Err(self.read_error(e));
-                }
-                Source::Libpcap { pcap, linktype } => {
-                    let linktype = *linktype;
-                    let e = match pcap.capture().next_packet() {
-                        Ok(p) => {
-                            self.frames += 1;
-                            let ts_ns = header_ns(p.header, true);
-                            return Ok(Some(visit(Frame {
-                                ts: ts_ns,
-                                if_id: 0,
-                                orig_len: p.header.len,
-                                linktype,
-                                data: p.data,
-                            })));
-                        }
-                        Err(pcap::Error::NoMorePackets) => {
-                            self.source = Source::Ended;
-                            return Ok(None);
-                        }
-                        Err(e) => e,
-                    };
-                    let read_error = pcap.take_read_error();
-                    let used = std::mem::replace(&mut self.source, Source::Ended).into_libpcap_reader();
-                    let message = strip(&e.to_string());
-                    // A stream that failed (disk, decompression) is not read
+                    let read_error = pcap.take_read_error(&e);
+                    let used = self.end_libpcap();
+                    // An input that failed (disk, decompression) is not read
                     // again, nor is a cut-off file; a pcapng file libpcap
                     // refused may be.
-                    if read_error.is_none() && !cut_off(&message) && self.fall_back(used) {
+                    if read_error.is_none() && !cut_off(&e) && self.fall_back(used) {
                         continue;
                     }
                     let reason = match read_error {
                         Some(io) => self.stream_failure(&io),
-                        None => message,
+                        None => e,
                     };
                     return Err(self.read_error(reason));
                 }
