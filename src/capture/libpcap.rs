@@ -126,23 +126,14 @@ impl Libpcap {
             let message = io::Error::last_os_error().to_string();
             return Err(Refused { message, read_error: None, reader: cookie.into_box().reader });
         }
-        let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
         // SAFETY: `fp` is a fresh stream, not yet read; `buffer` moves into the
-        // result (or outlives the fclose below) and is never touched by Rust
-        // while the stream lives. libpcap owns `fp` on success (pcap_close
-        // closes it), we do on failure.
-        unsafe {
-            libc::setvbuf(fp, buffer.as_ptr().cast(), libc::_IOFBF, READ_BUFFER);
-            super::unlocked(fp);
-            let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
-            match NonNull::new(p) {
-                Some(p) => Ok(Libpcap { cap: Capture::from(p.cast()), cookie, _buffer: buffer }),
-                None => {
-                    libc::fclose(fp);
-                    let message = strip(&CStr::from_ptr(errbuf.as_ptr()).to_string_lossy());
-                    let Cookie { reader, error, .. } = *cookie.into_box();
-                    Err(Refused { message, read_error: error, reader })
-                }
+        // result (or outlives the stream, closed on failure) and is never
+        // touched by Rust while the stream lives.
+        match unsafe { open_stream(fp, buffer.as_ptr().cast()) } {
+            Ok(cap) => Ok(Libpcap { cap, cookie, _buffer: buffer }),
+            Err(message) => {
+                let Cookie { reader, error, .. } = *cookie.into_box();
+                Err(Refused { message: strip(&message), read_error: error, reader })
             }
         }
     }
@@ -165,6 +156,31 @@ impl Libpcap {
         // SAFETY: no callback runs now (they run only inside libpcap calls,
         // and `&mut self` excludes one); the cookie is alive (owned by self).
         unsafe { (*self.cookie.as_ptr()).error.take() }
+    }
+}
+
+/// Hands libpcap the stdio stream `fp` (pcap or pcapng, nanosecond
+/// timestamps), read through `buffer` (`READ_BUFFER` bytes) without locks.
+/// On failure the stream is closed and libpcap's message returned.
+///
+/// # Safety
+/// `fp` is a fresh stream nobody else uses; `buffer` stays allocated, and
+/// untouched by Rust, until the returned capture is closed.
+pub(super) unsafe fn open_stream(fp: *mut libc::FILE, buffer: *mut u8) -> Result<Capture<Offline>, String> {
+    let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
+    // SAFETY: as the caller promises; libpcap owns `fp` on success
+    // (pcap_close closes it), we close it on failure.
+    unsafe {
+        libc::setvbuf(fp, buffer.cast(), libc::_IOFBF, READ_BUFFER);
+        super::unlocked(fp);
+        let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
+        match NonNull::new(p) {
+            Some(p) => Ok(Capture::from(p.cast())),
+            None => {
+                libc::fclose(fp);
+                Err(CStr::from_ptr(errbuf.as_ptr()).to_string_lossy().into_owned())
+            }
+        }
     }
 }
 

@@ -2,24 +2,11 @@
 //! bare read loop wirestat is measured against (`examples/pcap_loop.rs`).
 
 use super::frames::is_stdin;
-use super::libpcap::{READ_BUFFER, strip};
+use super::libpcap::{READ_BUFFER, open_stream, strip};
 use crate::error::Error;
 use pcap::{Capture, Offline};
-use std::ffi::{CStr, c_char, c_int, c_uint};
 use std::os::fd::IntoRawFd;
 use std::path::Path;
-use std::ptr::NonNull;
-
-unsafe extern "C" {
-    // In libpcap since 1.5; the pcap crate keeps its binding private.
-    fn pcap_fopen_offline_with_tstamp_precision(
-        fp: *mut libc::FILE,
-        precision: c_uint,
-        errbuf: *mut c_char,
-    ) -> *mut libc::c_void;
-}
-const PCAP_TSTAMP_PRECISION_NANO: c_uint = 1;
-const PCAP_ERRBUF_SIZE: usize = 256;
 
 /// An offline libpcap capture reading through a stdio buffer of its own.
 pub struct OfflineCapture {
@@ -72,28 +59,20 @@ pub fn open_offline_fd(path: &Path) -> Result<(OfflineCapture, std::os::fd::RawF
         file.into_raw_fd()
     };
     let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
-    let mut errbuf = [0 as c_char; PCAP_ERRBUF_SIZE];
-    // SAFETY: `fd` is ours and open; on success the stream owns it and libpcap
-    // owns the stream (pcap_close closes both); `buffer` moves into the
-    // OfflineCapture, which drops it only after closing the stream.
-    unsafe {
-        let fp = libc::fdopen(fd, c"rb".as_ptr());
-        if fp.is_null() {
-            let e = std::io::Error::last_os_error();
-            libc::close(fd);
-            return Err(open_err(&e.to_string()));
-        }
-        libc::setvbuf(fp, buffer.as_mut_ptr().cast(), libc::_IOFBF as c_int, buffer.len());
-        super::unlocked(fp);
-        let p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf.as_mut_ptr());
-        match NonNull::new(p) {
-            Some(p) => Ok((OfflineCapture { cap: Capture::from(p.cast()), _buffer: buffer }, fd)),
-            None => {
-                libc::fclose(fp);
-                let msg = CStr::from_ptr(errbuf.as_ptr()).to_string_lossy().into_owned();
-                Err(classify_open(path, &msg))
-            }
-        }
+    // SAFETY: `fd` is ours and open; the stream owns it from here (closing
+    // the stream closes it).
+    let fp = unsafe { libc::fdopen(fd, c"rb".as_ptr()) };
+    if fp.is_null() {
+        let e = std::io::Error::last_os_error();
+        // SAFETY: no stream took `fd`; it is still ours to close.
+        unsafe { libc::close(fd) };
+        return Err(open_err(&e.to_string()));
+    }
+    // SAFETY: a fresh stream; `buffer` moves into the OfflineCapture, which
+    // drops it only after closing the capture (and the stream).
+    match unsafe { open_stream(fp, buffer.as_mut_ptr()) } {
+        Ok(cap) => Ok((OfflineCapture { cap, _buffer: buffer }, fd)),
+        Err(msg) => Err(classify_open(path, &msg)),
     }
 }
 
