@@ -260,17 +260,7 @@ fn plain_tcp(data: &[u8], out: &mut Packet) -> Option<Result<Kind, Skip>> {
             if total < 20 || total > on_wire(ip, out) || frag & 0x3fff != 0 || b[9] != 6 {
                 return None;
             }
-            out.v6 = false;
-            out.src = [0; 16];
-            out.dst = [0; 16];
-            out.src[..4].copy_from_slice(&b[12..16]);
-            out.dst[..4].copy_from_slice(&b[16..20]);
-            out.ttl = b[8];
-            out.ip_len = total as u32;
-            out.ip_id = u16::from_be_bytes([b[4], b[5]]) as u32;
-            out.dont_fragment = frag & 0x4000 != 0;
-            out.more_fragments = false;
-            out.frag_offset = 0;
+            ipv4_fields(b, total, out);
             out.ip_proto = 6;
             tcp(&ip[20..total.min(ip.len())], (total - 20) as u32, out)
         }
@@ -280,13 +270,7 @@ fn plain_tcp(data: &[u8], out: &mut Packet) -> Option<Result<Kind, Skip>> {
             if plen == 0 || 40 + plen > on_wire(ip, out) || b[6] != 6 {
                 return None;
             }
-            out.v6 = true;
-            out.src.copy_from_slice(&b[8..24]);
-            out.dst.copy_from_slice(&b[24..40]);
-            out.ttl = b[7];
-            out.ip_len = 40 + plen as u32;
-            out.dont_fragment = false;
-            (out.ip_id, out.frag_offset, out.more_fragments) = (0, 0, false);
+            ipv6_fields(b, plen, out);
             out.ip_proto = 6;
             tcp(&ip[40..(40 + plen).min(ip.len())], plen as u32, out)
         }
@@ -439,21 +423,8 @@ fn ipv4<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
     if total < hl || total > on_wire(data, out) {
         return Err(Skip::Undecodable);
     }
-    out.v6 = false;
-    out.src = [0; 16];
-    out.dst = [0; 16];
-    out.src[..4].copy_from_slice(&h.source());
-    out.dst[..4].copy_from_slice(&h.destination());
-    // Identification, flags and fragment offset straight from the fixed header
-    // (the slice checked it is there): one load for the three.
     let b = h.slice();
-    let frag = u16::from_be_bytes([b[6], b[7]]);
-    out.ttl = b[8];
-    out.ip_len = total as u32;
-    out.ip_id = u16::from_be_bytes([b[4], b[5]]) as u32;
-    out.dont_fragment = frag & 0x4000 != 0;
-    out.more_fragments = frag & 0x2000 != 0;
-    out.frag_offset = frag & 0x1fff;
+    let frag = ipv4_fields(b, total, out);
     let end = total.min(data.len());
     Ok(IpPayload {
         proto: IpNumber(b[9]),
@@ -461,6 +432,39 @@ fn ipv4<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
         len: (total - hl) as u32,
         fragment: frag & 0x3fff != 0,
     })
+}
+
+/// The packet's IPv4 fields from the fixed header `b` (20 bytes at least) of a
+/// datagram of `total` bytes; returns the flags and fragment offset word.
+#[inline(always)]
+fn ipv4_fields(b: &[u8], total: usize, out: &mut Packet) -> u16 {
+    out.v6 = false;
+    out.src = [0; 16];
+    out.dst = [0; 16];
+    out.src[..4].copy_from_slice(&b[12..16]);
+    out.dst[..4].copy_from_slice(&b[16..20]);
+    let frag = u16::from_be_bytes([b[6], b[7]]);
+    out.ttl = b[8];
+    out.ip_len = total as u32;
+    out.ip_id = u16::from_be_bytes([b[4], b[5]]) as u32;
+    out.dont_fragment = frag & 0x4000 != 0;
+    out.more_fragments = frag & 0x2000 != 0;
+    out.frag_offset = frag & 0x1fff;
+    frag
+}
+
+/// The packet's IPv6 fields from the fixed header `b` (40 bytes) of a
+/// datagram with `plen` payload bytes; fragment fields as for no fragment
+/// header (`extension_headers` sets them if there is one).
+#[inline(always)]
+fn ipv6_fields(b: &[u8], plen: usize, out: &mut Packet) {
+    out.v6 = true;
+    out.src.copy_from_slice(&b[8..24]);
+    out.dst.copy_from_slice(&b[24..40]);
+    out.ttl = b[7];
+    out.ip_len = 40 + plen as u32;
+    out.dont_fragment = false;
+    (out.ip_id, out.frag_offset, out.more_fragments) = (0, 0, false);
 }
 
 fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
@@ -474,13 +478,7 @@ fn ipv6<'a>(data: &'a [u8], out: &mut Packet) -> Result<IpPayload<'a>, Skip> {
     }
     let body = &body[..plen.min(body.len())];
     let (exts, next, rest) = Ipv6ExtensionsSlice::from_slice(h.next_header(), body).map_err(|_| Skip::Undecodable)?;
-    out.v6 = true;
-    out.src = h.source();
-    out.dst = h.destination();
-    out.ttl = h.hop_limit();
-    out.ip_len = 40 + plen as u32;
-    out.dont_fragment = false;
-    (out.ip_id, out.frag_offset, out.more_fragments) = (0, 0, false);
+    ipv6_fields(h.slice(), plen, out);
     // Most packets have none: no walk to set up.
     if !exts.slice().is_empty() {
         extension_headers(&exts, out);
