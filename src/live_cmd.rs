@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use wirestat::Error;
-use wirestat::capture::live::{self, LiveOptions, LiveSource};
+use wirestat::capture::live::{LiveOptions, LiveSource};
 use wirestat::pipeline::{self, Reading};
 use wirestat::view;
 
@@ -121,14 +121,6 @@ pub fn run(args: &Args, plan: &super::Plan) -> Result<(), Error> {
         );
         if l.dropped_pipeline > 0 {
             eprintln!("wirestat: {} packets dropped because the tracking workers fell behind", l.dropped_pipeline);
-        }
-        if l.late_frames > 0 {
-            eprintln!(
-                "wirestat: {} frames arrived after a frame stamped later (the kernel stamps frames on several \
-                 CPUs, or another interface ran more than {} ms behind) and were tracked at that later time",
-                l.late_frames,
-                live::REORDER_WINDOW_NS / 1_000_000
-            );
         }
         if l.lost() > 0 {
             eprintln!(

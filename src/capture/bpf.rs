@@ -8,15 +8,7 @@ use std::ffi::c_int;
 unsafe extern "C" {
     // pcap.h; the pcap crate's wrapper passes the captured length as the
     // original one, which would change what `len`, `greater` and `less` see.
-    fn pcap_offline_filter(prog: *const BpfProgram, header: *const PktHeader, data: *const u8) -> c_int;
-}
-
-/// `struct pcap_pkthdr`.
-#[repr(C)]
-struct PktHeader {
-    ts: libc::timeval,
-    caplen: u32,
-    len: u32,
+    fn pcap_offline_filter(prog: *const BpfProgram, header: *const pcap::PacketHeader, data: *const u8) -> c_int;
 }
 
 /// A filter expression and its programs, one per link type (few per file).
@@ -48,8 +40,11 @@ impl LinkFilter {
             }
         };
         let Some(program) = &self.programs[i].1 else { return false };
-        let header =
-            PktHeader { ts: libc::timeval { tv_sec: 0, tv_usec: 0 }, caplen: data.len() as u32, len: orig_len };
+        let header = pcap::PacketHeader {
+            ts: libc::timeval { tv_sec: 0, tv_usec: 0 },
+            caplen: data.len() as u32,
+            len: orig_len,
+        };
         // SAFETY: `program` is a compiled program (BpfProgram is a transparent
         // wrapper of `struct bpf_program`); the header describes `data`
         // exactly (caplen = its length), which is all the filter reads.

@@ -3,7 +3,7 @@
 //! and "no such interface" apart by libpcap's status codes), non-blocking
 //! reads, and libpcap's drop counters.
 
-use super::libpcap::strip;
+use super::libpcap::{PCAP_ERRBUF_SIZE, PCAP_TSTAMP_PRECISION_NANO, strip};
 use super::live::LiveOptions;
 use crate::error::Error;
 use pcap::{Active, Capture, PacketHeader};
@@ -82,8 +82,6 @@ unsafe extern "C" {
     fn pcap_close(p: *mut c_void);
     fn pcap_next_ex(p: *mut c_void, header: *mut *mut PacketHeader, data: *mut *const c_uchar) -> c_int;
 }
-const PCAP_ERRBUF_SIZE: usize = 256;
-const PCAP_TSTAMP_PRECISION_NANO: c_int = 1;
 const PCAP_ERROR_NO_SUCH_DEVICE: c_int = -5;
 const PCAP_ERROR_PERM_DENIED: c_int = -8;
 const PCAP_ERROR_PROMISC_PERM_DENIED: c_int = -11;
@@ -122,9 +120,9 @@ pub(super) fn open(name: &str, o: &LiveOptions) -> Result<(Capture<Active>, bool
         pcap_set_timeout(h, 100);
         pcap_set_buffer_size(h, (o.buffer_kib as u64 * 1024).min(i32::MAX as u64) as c_int);
         pcap_set_immediate_mode(h, 1);
-        let nano_ok = pcap_set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO) == 0;
+        let nano_ok = pcap_set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO as c_int) == 0;
         let status = pcap_activate(h);
-        (status, nano_ok && pcap_get_tstamp_precision(h) == PCAP_TSTAMP_PRECISION_NANO)
+        (status, nano_ok && pcap_get_tstamp_precision(h) == PCAP_TSTAMP_PRECISION_NANO as c_int)
     };
     if status != 0 {
         // SAFETY: pcap_geterr returns the handle's NUL-terminated message buffer

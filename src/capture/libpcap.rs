@@ -20,8 +20,9 @@ use std::ptr::NonNull;
 /// workers share the core with (256 KiB was 4% slower overall).
 pub const READ_BUFFER: usize = 64 << 10;
 
-const PCAP_TSTAMP_PRECISION_NANO: c_uint = 1;
-const PCAP_ERRBUF_SIZE: usize = 256;
+/// libpcap's `PCAP_TSTAMP_PRECISION_NANO` and `PCAP_ERRBUF_SIZE`.
+pub(super) const PCAP_TSTAMP_PRECISION_NANO: c_uint = 1;
+pub(super) const PCAP_ERRBUF_SIZE: usize = 256;
 
 type CookieRead = unsafe extern "C" fn(*mut c_void, *mut c_char, libc::size_t) -> libc::ssize_t;
 type CookieClose = unsafe extern "C" fn(*mut c_void) -> c_int;

@@ -1,7 +1,6 @@
 //! libpcap's own offline reader on a stdio stream with a large buffer: the
 //! bare read loop wirestat is measured against (`examples/pcap_loop.rs`).
 
-use super::frames::is_stdin;
 use super::libpcap::{READ_BUFFER, open_stream, strip};
 use crate::error::Error;
 use pcap::{Capture, Offline};
@@ -39,25 +38,7 @@ pub fn open_offline(path: &Path) -> Result<OfflineCapture, Error> {
 /// the capture is), for telling how far reading has got.
 pub fn open_offline_fd(path: &Path) -> Result<(OfflineCapture, std::os::fd::RawFd), Error> {
     let open_err = |reason: &str| Error::Open { path: path.into(), reason: reason.into() };
-    let fd = if is_stdin(path) {
-        // SAFETY: dup() takes no pointers; a copy of fd 0, so that closing the
-        // capture leaves the process's standard input open.
-        let fd = unsafe { libc::dup(0) };
-        if fd < 0 {
-            return Err(open_err(&std::io::Error::last_os_error().to_string()));
-        }
-        fd
-    } else {
-        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => open_err("no such file"),
-            std::io::ErrorKind::PermissionDenied => open_err("permission denied"),
-            _ => open_err(&e.to_string()),
-        })?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(open_err("it is a directory"));
-        }
-        file.into_raw_fd()
-    };
+    let fd = super::stream::open_file(path)?.into_raw_fd();
     let mut buffer = vec![0u8; READ_BUFFER].into_boxed_slice();
     // SAFETY: `fd` is ours and open; the stream owns it from here (closing
     // the stream closes it).

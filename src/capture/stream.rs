@@ -66,23 +66,7 @@ pub struct Stream {
 /// corrupt compressed stream, as an I/O error.
 pub fn open(path: &Path) -> Result<Stream, Error> {
     let open_err = |reason: &str| Error::Open { path: path.into(), reason: reason.into() };
-    let file = if super::frames::is_stdin(path) {
-        // A copy of the descriptor, so that closing the stream leaves the
-        // process's standard input alone.
-        let fd = io::stdin().lock();
-        let fd = std::os::fd::AsFd::as_fd(&fd).try_clone_to_owned().map_err(|e| open_err(&e.to_string()))?;
-        File::from(fd)
-    } else {
-        let file = File::open(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => open_err("no such file"),
-            io::ErrorKind::PermissionDenied => open_err("permission denied"),
-            _ => open_err(&e.to_string()),
-        })?;
-        if file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(open_err("it is a directory"));
-        }
-        file
-    };
+    let file = open_file(path)?;
     let consumed = ByteCount::default();
     let mut raw = Counted { inner: file, count: consumed.clone() };
     // The magic is read, not peeked: pipes cannot seek back. It is put back in
@@ -106,6 +90,27 @@ pub fn open(path: &Path) -> Result<Stream, Error> {
     // it gets a thread of its own.
     let reader = Prefetch::spawn(decoder, "wirestat-decompress").map_err(|e| open_err(&e.to_string()))?;
     Ok(Stream { reader: Box::new(reader), compression, consumed })
+}
+
+/// Opens `path` for reading (`-`: a copy of the standard input's descriptor,
+/// so that closing it leaves the process's standard input alone), with the
+/// errors a person can act on.
+pub fn open_file(path: &Path) -> Result<File, Error> {
+    let open_err = |reason: &str| Error::Open { path: path.into(), reason: reason.into() };
+    if super::frames::is_stdin(path) {
+        let fd = io::stdin().lock();
+        let fd = std::os::fd::AsFd::as_fd(&fd).try_clone_to_owned().map_err(|e| open_err(&e.to_string()))?;
+        return Ok(File::from(fd));
+    }
+    let file = File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => open_err("no such file"),
+        io::ErrorKind::PermissionDenied => open_err("permission denied"),
+        _ => open_err(&e.to_string()),
+    })?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(open_err("it is a directory"));
+    }
+    Ok(file)
 }
 
 /// The first bytes read through a [`record`]ed stream, while they fit in its
