@@ -16,7 +16,7 @@ use super::expiry::stands;
 use super::shard::Ctx;
 use super::state::TcpState;
 use super::table::{Flow, Table};
-use super::tables::{is_v6, slot};
+use super::tables::{slot, with_table};
 use super::timers::{Entry, TimerKind};
 use crate::addr::FlowKey;
 use crate::analysis::{FlowId, Retire};
@@ -43,11 +43,7 @@ const SAMPLE_VISITS: usize = 4 * SAMPLE;
 /// The rank and last packet time of the connection `id` names, in either
 /// table: `a` is the table of the packet being handled, `b` the other.
 fn whose<A: FlowKey, B: FlowKey>(a: &Table<A>, b: &Table<B>, id: FlowId) -> Option<(u8, u64)> {
-    if (A::BIT != 0) == is_v6(id) {
-        a.get(slot(id)).map(|f| (rank(f), f.last_ts))
-    } else {
-        b.get(slot(id)).map(|f| (rank(f), f.last_ts))
-    }
+    with_table!(pair A: a, b, id, |t| t.get(slot(id)).map(|f| (rank(f), f.last_ts)))
 }
 
 impl Ctx {
@@ -59,11 +55,7 @@ impl Ctx {
             .or_else(|| self.oldest_queued(a, b, &[TimerKind::SynSent, TimerKind::SynRcvd], 1))
             .or_else(|| self.sampled(a, b));
         let Some(id) = victim else { return };
-        if (A::BIT != 0) == is_v6(id) {
-            self.retire(a, slot(id), Retire::Evicted);
-        } else {
-            self.retire(b, slot(id), Retire::Evicted);
-        }
+        with_table!(pair A: &mut *a, &mut *b, id, |t| self.retire(t, slot(id), Retire::Evicted));
         self.prefetch_next(a, b);
     }
 
@@ -78,18 +70,10 @@ impl Ctx {
         const FLOW_AHEAD: usize = 16;
         for k in [TimerKind::Linger, TimerKind::SynSent, TimerKind::SynRcvd] {
             if let Some(e) = self.timers.nth(k, BUCKET_AHEAD) {
-                if (A::BIT != 0) == is_v6(e.slot) {
-                    a.prefetch_index_of(slot(e.slot));
-                } else {
-                    b.prefetch_index_of(slot(e.slot));
-                }
+                with_table!(pair A: a, b, e.slot, |t| t.prefetch_index_of(slot(e.slot)));
             }
             if let Some(e) = self.timers.nth(k, FLOW_AHEAD) {
-                if (A::BIT != 0) == is_v6(e.slot) {
-                    a.prefetch_slot(slot(e.slot));
-                } else {
-                    b.prefetch_slot(slot(e.slot));
-                }
+                with_table!(pair A: a, b, e.slot, |t| t.prefetch_slot(slot(e.slot)));
             }
         }
     }
@@ -112,7 +96,7 @@ impl Ctx {
         let mut fronts: [Option<(u64, Entry)>; 2] = [None; 2];
         for (i, &k) in kinds.iter().enumerate().take(2) {
             while let Some(e) = self.timers.front(k).copied() {
-                let live = if (A::BIT != 0) == is_v6(e.slot) { stands(a, &e) } else { stands(b, &e) };
+                let live = with_table!(pair A: a, b, e.slot, |t| stands(t, &e));
                 if live {
                     fronts[i] = Some((e.at.saturating_sub(self.profile.timer_len(k)), e));
                     break;

@@ -40,6 +40,17 @@ macro_rules! with_table {
             $body
         }
     }};
+    // The table of flow `id` among `a` (keys of type `A`) and `b`, the other
+    // family (generic code that holds both tables apart, as eviction does).
+    (pair $A:ty: $a:expr, $b:expr, $id:expr, |$t:ident| $body:expr) => {{
+        if (<$A as $crate::addr::FlowKey>::BIT != 0) == $crate::flow::tables::is_v6($id) {
+            let $t = $a;
+            $body
+        } else {
+            let $t = $b;
+            $body
+        }
+    }};
 }
 pub(crate) use with_table;
 
